@@ -1,0 +1,5 @@
+"""``python -m graphopt`` runs the command line."""
+
+from .cli.app import main
+
+main()

@@ -1,0 +1,57 @@
+"""The library entry point: ``graphopt.optimize``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import onnx
+
+from .model_io import load_model
+from .options import OptimizeOptions, VerifyOptions
+from .passes import Pass, build_passes
+from .pipeline import Pipeline
+from .report import Report
+
+__all__ = ["optimize"]
+
+
+def optimize(
+    model: onnx.ModelProto | str | os.PathLike[str],
+    passes: Sequence[str | Pass] | None = None,
+    *,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    verify: bool | VerifyOptions = False,
+    keep_going: bool = False,
+) -> tuple[onnx.ModelProto, Report]:
+    """Runs a pass pipeline on a model and returns the optimized model and its report.
+
+    Args:
+        model: a loaded model (left unchanged) or the path of an ``.onnx`` file.
+        passes: registry names or pass objects, in order; default the
+            built-in default pipeline.
+        input_shapes: concrete shapes for dynamic graph inputs, by name.
+        verify: check each pass numerically against onnxruntime (``True`` for
+            default tolerances, or a :class:`VerifyOptions`).
+        keep_going: continue after a pass is rolled back instead of raising.
+
+    Raises:
+        GraphoptError: bad model, unknown pass, shapes that contradict the
+            graph, or a pass rolled back without ``keep_going``.
+    """
+    source = None
+    if not isinstance(model, onnx.ModelProto):
+        source = os.fspath(model)
+        model = load_model(model)
+    options = OptimizeOptions(
+        input_shapes={k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()},
+        verify=VerifyOptions() if verify is True else (verify or None),
+        keep_going=keep_going,
+    )
+    if passes is None or all(isinstance(p, str) for p in passes):
+        pass_objects = build_passes(passes, options=options)  # type: ignore[arg-type]
+    else:
+        pass_objects = [build_passes([p], options=options)[0] if isinstance(p, str) else p for p in passes]
+    optimized, report = Pipeline(pass_objects, options=options).run(model)
+    report.source = source
+    return optimized, report

@@ -1,0 +1,105 @@
+"""The backend interface: the final stage that turns the optimized graph into a deployable artifact.
+
+A backend is not a pass: it does not rewrite the graph. ``build`` produces an
+:class:`Artifact` held in memory (written by the caller through an
+:class:`~graphopt.model_io.OutputStage`, so outputs appear all at once or not
+at all) and ``benchmark`` times it on given inputs.
+"""
+
+from __future__ import annotations
+
+import abc
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import onnx
+
+from ..model_io import OutputStage
+
+__all__ = ["Artifact", "Backend", "BuildOptions", "LatencyStats", "measure_latency"]
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Wall-clock latency of repeated runs, in milliseconds."""
+
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    warmup: int
+    repeats: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def measure_latency(run: Callable[[], object], *, warmup: int = 5, repeats: int = 30) -> LatencyStats:
+    """Calls ``run`` ``warmup`` times untimed, then ``repeats`` times timed one by one."""
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    return LatencyStats(
+        median_ms=statistics.median(times),
+        p90_ms=float(np.percentile(times, 90)),
+        mean_ms=statistics.fmean(times),
+        min_ms=min(times),
+        max_ms=max(times),
+        warmup=warmup,
+        repeats=repeats,
+    )
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What every backend's build takes.
+
+    Attributes:
+        name: base name of the artifact files (``<name>.onnx``, ``<name>.engine``).
+    """
+
+    name: str = "model"
+
+
+@dataclass
+class Artifact:
+    """A built, deployable result: the graph it came from and how to write it."""
+
+    backend: str
+    model: onnx.ModelProto
+    file_name: str
+    providers: tuple[str, ...] = ()
+
+    def write(self, stage: OutputStage) -> None:
+        stage.save_model(self.file_name, self.model)
+
+
+class Backend(abc.ABC):
+    """A deployment target."""
+
+    name: str
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """``None`` when the backend can run here, else one sentence on what is missing."""
+        return None
+
+    @abc.abstractmethod
+    def build(self, model: onnx.ModelProto, options: BuildOptions) -> Artifact:
+        """Builds the deployable artifact from an optimized model."""
+
+    @abc.abstractmethod
+    def benchmark(
+        self, artifact: Artifact, inputs: Mapping[str, np.ndarray], *, warmup: int = 5, repeats: int = 30
+    ) -> LatencyStats:
+        """Times the artifact on ``inputs``: median and p90 over ``repeats`` runs after warm-up."""

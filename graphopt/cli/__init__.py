@@ -1,0 +1,5 @@
+"""The ``graphopt`` command line: thin click commands over the library."""
+
+from .app import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,241 @@
+"""``graphopt`` commands: click options → library call → render.
+
+Errors caused by input end with one sentence on stderr and exit code 2;
+anything else is a bug in graphopt and ends with exit code 1 and a one-line
+summary (the traceback with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import onnx
+
+from .. import __version__
+from ..analysis import graph_stats
+from ..api import optimize as optimize_model
+from ..backends import BACKENDS, BuildOptions, get_backend
+from ..errors import GraphoptError, ShapeSpecError
+from ..graph import infer_tensor_info
+from ..model_io import OutputStage, external_data_files, load_model
+from ..options import VerifyOptions
+from ..passes import DEFAULT_PASSES, PASSES
+from ..passes.static_shapes import parse_input_shape
+from ..report import BackendResult
+from ..verify import concrete_input_shapes, graph_inputs, random_inputs
+
+__all__ = ["cli", "main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+class _Group(click.Group):
+    """Turns graphopt's errors into one sentence and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GraphoptError as error:
+            click.echo(f"graphopt: error: {error}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("graphopt: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(
+                f"graphopt: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="graphopt")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Graph-optimization toolkit for deploying CNN detectors with ONNX and TensorRT."""
+    ctx.obj = {"debug": debug}
+    logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _split_names(values: tuple[str, ...]) -> list[str]:
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the optimized model and the reports (created if missing).")
+@click.option("--passes", "passes", multiple=True, metavar="NAMES",
+              help=f"Passes to run, in order, comma-separated (default: {','.join(DEFAULT_PASSES)}).")
+@click.option("--skip", multiple=True, metavar="NAMES", help="Passes to leave out, comma-separated.")
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:DxDx...",
+              help="Concrete shape of a graph input, e.g. input:1x3x480x640 (repeatable).")
+@click.option("--verify/--no-verify", default=False,
+              help="Check every pass numerically against onnxruntime; roll back one that breaks tolerance.")
+@click.option("--rtol", default=VerifyOptions.rtol, show_default=True, help="Relative tolerance of --verify.")
+@click.option("--atol", default=VerifyOptions.atol, show_default=True, help="Absolute tolerance of --verify.")
+@click.option("--keep-going", is_flag=True, help="Continue without a pass that was rolled back.")
+@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="onnxruntime", show_default=True,
+              help="Final stage that builds the deployable artifact.")
+@click.option("--benchmark/--no-benchmark", default=True, show_default=True,
+              help="Time the input and the optimized model with the backend on the same random inputs.")
+@click.option("--warmup", default=5, show_default=True, type=click.IntRange(0), help="Untimed runs before timing.")
+@click.option("--repeats", default=30, show_default=True, type=click.IntRange(1), help="Timed runs.")
+@click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the JSON report here (it is always written to OUTDIR/report.json).")
+def optimize(
+    model_path: Path,
+    output_dir: Path,
+    passes: tuple[str, ...],
+    skip: tuple[str, ...],
+    input_shapes: tuple[str, ...],
+    verify: bool,
+    rtol: float,
+    atol: float,
+    keep_going: bool,
+    backend: str,
+    benchmark: bool,
+    warmup: int,
+    repeats: int,
+    report_json: Path | None,
+) -> None:
+    """Optimize MODEL and write it, with a per-pass report, into OUTDIR."""
+    from ..passes import build_passes
+
+    shapes = dict(parse_input_shape(text) for text in input_shapes)
+    pass_names = _split_names(passes) or None
+    skip_names = _split_names(skip)
+    # Resolve names before any work, so that a typo costs nothing.
+    build_passes(pass_names, skip=skip_names)
+    target = get_backend(backend)
+
+    name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name
+    model = load_model(model_path)
+    protected = {model_path.resolve(), *external_data_files(model, model_path.parent)}
+    for out in [output_dir / f"{name}.onnx", output_dir / "report.json", output_dir / "report.md", report_json]:
+        if out is not None and out.resolve() in protected:
+            raise GraphoptError(f"refusing to write {out} over the input model; choose another output path")
+
+    pass_list = [p for p in (pass_names or DEFAULT_PASSES) if p not in skip_names]
+    optimized, report = optimize_model(
+        model,
+        pass_list,
+        input_shapes=shapes,
+        verify=VerifyOptions(rtol=rtol, atol=atol) if verify else False,
+        keep_going=keep_going,
+    )
+    report.source = str(model_path)
+    artifact = target.build(optimized, BuildOptions(name=name))
+    result = BackendResult(name=target.name, artifact=str(output_dir / artifact.file_name), providers=artifact.providers)
+    if benchmark:
+        feeds = random_inputs(model, concrete_input_shapes(model, shapes))
+        result.latency_before = target.benchmark(target.build(model, BuildOptions(name=name)), feeds,
+                                                 warmup=warmup, repeats=repeats)
+        result.latency_after = target.benchmark(artifact, feeds, warmup=warmup, repeats=repeats)
+    report.backend = result
+    report.outputs = [str(output_dir / n) for n in (artifact.file_name, "report.json", "report.md")]
+
+    with OutputStage(output_dir) as stage:
+        artifact.write(stage)
+        stage.write_text("report.json", report.to_json())
+        stage.write_text("report.md", report.to_markdown())
+        if report_json is not None:
+            with OutputStage(report_json.parent) as extra:
+                extra.write_text(report_json.name, report.to_json())
+                stage.commit()
+                extra.commit()
+        else:
+            stage.commit()
+    report.render()
+    click.echo(f"wrote {', '.join(report.outputs)}" + (f", {report_json}" if report_json else ""))
+
+
+@cli.command("passes")
+def list_passes() -> None:
+    """List the registered passes (* = in the default pipeline, in order)."""
+    width = max(len(n) for n in PASSES)
+    for pass_name, cls in PASSES.items():
+        marker = "*" if pass_name in DEFAULT_PASSES else " "
+        click.echo(f"{marker} {pass_name:<{width}}  {cls.description()}")
+
+
+def _shape_text(shape: tuple[Any, ...] | None) -> str:
+    if shape is None:
+        return "?"
+    return "x".join("?" if d is None else str(d) for d in shape) or "scalar"
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:DxDx...",
+              help="Count FLOPs at this concrete shape of a dynamic input (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> None:
+    """Show MODEL's inputs, outputs, op histogram, FLOPs and parameters."""
+    shapes = dict(parse_input_shape(text) for text in input_shapes)
+    model = load_model(model_path)
+    names = [v.name for v in graph_inputs(model)]
+    for name in shapes:
+        if name not in names:
+            raise ShapeSpecError(f"input shape given for '{name}', which is not an input of {model_path}; "
+                                 f"its inputs are: {', '.join(names)}")
+    infos = infer_tensor_info(model)
+    stats = graph_stats(model, shapes)
+
+    def describe(values: list[onnx.ValueInfoProto]) -> list[dict[str, Any]]:
+        out = []
+        for v in values:
+            info = infos.get(v.name)
+            out.append({
+                "name": v.name,
+                "type": onnx.helper.tensor_dtype_to_np_dtype(info.elem_type).name if info and info.elem_type else "?",
+                "shape": list(info.shape) if info and info.shape is not None else None,
+            })
+        return out
+
+    data = {
+        "path": str(model_path),
+        "ir_version": model.ir_version,
+        "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "inputs": describe(graph_inputs(model)),
+        "outputs": describe(list(model.graph.output)),
+        **stats.to_dict(),
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"{model_path}: IR {data['ir_version']}, opsets {data['opsets']}, producer '{data['producer']}'")
+    for kind in ("inputs", "outputs"):
+        click.echo(f"{kind}:")
+        for v in data[kind]:
+            click.echo(f"  {v['name']}: {v['type']} {_shape_text(tuple(v['shape']) if v['shape'] is not None else None)}")
+    click.echo(f"nodes: {stats.nodes}   parameters: {stats.param_bytes} bytes   FLOPs: {stats.flops.total}")
+    if stats.flops.uncounted:
+        click.echo(f"FLOPs not counted for: {', '.join(f'{op}×{n}' for op, n in stats.flops.uncounted.items())}")
+    click.echo("ops:")
+    for op, count in sorted(stats.op_histogram.items(), key=lambda kv: (-kv[1], kv[0])):
+        flops = stats.flops.by_op.get(op)
+        click.echo(f"  {op:<24}{count:>6}" + (f"   {flops} FLOPs" if flops else ""))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(cli.main(prog_name="graphopt", standalone_mode=True))

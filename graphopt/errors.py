@@ -1,0 +1,56 @@
+"""Exception types of graphopt.
+
+Every error a user can cause (a bad file, a shape that contradicts the graph,
+an unknown pass name) is a :class:`GraphoptError` whose message is one
+sentence meant for a person. The CLI prints that sentence and exits with
+code 2; anything else reaching the CLI is a bug in graphopt.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailableError",
+    "GraphoptError",
+    "ModelLoadError",
+    "ModelSaveError",
+    "PassFailedError",
+    "ShapeSpecError",
+    "UnknownPassError",
+]
+
+
+class GraphoptError(Exception):
+    """Base class of the errors caused by input: the message is one sentence."""
+
+
+class ModelLoadError(GraphoptError):
+    """A model file is missing, unreadable, corrupt or fails the ONNX checker."""
+
+
+class ModelSaveError(GraphoptError):
+    """An output could not be written (nothing partial is left behind)."""
+
+
+class ShapeSpecError(GraphoptError):
+    """A user-given input shape names no input or contradicts the graph."""
+
+
+class UnknownPassError(GraphoptError):
+    """A pass name is not in the registry."""
+
+
+class PassFailedError(GraphoptError):
+    """A pass raised, broke the model or changed its outputs beyond tolerance.
+
+    The pipeline has already rolled the model back to its state before the
+    pass when this is raised.
+    """
+
+    def __init__(self, pass_name: str, reason: str) -> None:
+        super().__init__(f"pass '{pass_name}' was rolled back: {reason}")
+        self.pass_name = pass_name
+        self.reason = reason
+
+
+class BackendUnavailableError(GraphoptError):
+    """A backend's runtime is not installed on this machine."""

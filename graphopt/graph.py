@@ -1,0 +1,163 @@
+"""Small helpers over ``onnx.GraphProto``, the one representation of a pipeline run.
+
+graphopt passes work on ``onnx.ModelProto`` directly: it is what the checker,
+shape inference, onnxsim, onnxruntime and TensorRT's parser all take, so a
+pipeline converts nothing between passes. These helpers give the few views
+passes need: who produces and who consumes a value, constant values, inferred
+types and shapes, and renaming a value everywhere it is used.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+__all__ = [
+    "TensorInfo",
+    "attribute",
+    "constant_value",
+    "consumers",
+    "graph_output_names",
+    "infer_tensor_info",
+    "producers",
+    "rename_uses",
+    "subgraph_inputs",
+]
+
+
+def attribute(node: onnx.NodeProto, name: str, default: object = None) -> object:
+    """The value of a node attribute, or ``default`` when absent."""
+    for attr in node.attribute:
+        if attr.name == name:
+            return onnx.helper.get_attribute_value(attr)
+    return default
+
+
+def producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    """Maps each value name to the node that produces it."""
+    return {out: node for node in graph.node for out in node.output if out}
+
+
+def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            yield from attr.graphs
+
+
+def subgraph_inputs(node: onnx.NodeProto) -> set[str]:
+    """Names that a node's subgraphs (If/Loop/Scan bodies) read from outer scopes."""
+    used: set[str] = set()
+    for sub in _subgraphs(node):
+        local = {v.name for v in sub.input} | {t.name for t in sub.initializer}
+        local |= {out for n in sub.node for out in n.output}
+        for n in sub.node:
+            used |= {name for name in n.input if name and name not in local}
+            used |= subgraph_inputs(n) - local
+        used |= {v.name for v in sub.output if v.name not in local}
+    return used
+
+
+def consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    """Maps each value name to the nodes that read it, subgraph reads included."""
+    users: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+    for node in graph.node:
+        for name in dict.fromkeys(list(node.input) + sorted(subgraph_inputs(node))):
+            if name:
+                users[name].append(node)
+    return users
+
+
+def graph_output_names(graph: onnx.GraphProto) -> set[str]:
+    return {v.name for v in graph.output}
+
+
+def rename_uses(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Makes every reader of ``old`` (in subgraphs too) read ``new`` instead."""
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+        for sub in _subgraphs(node):
+            if old not in {v.name for v in sub.input} | {t.name for t in sub.initializer}:
+                rename_uses(sub, old, new)
+                for v in sub.output:
+                    if v.name == old:
+                        v.name = new
+
+
+def constant_value(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
+    """The value of ``name`` if it is an initializer or a Constant node's output."""
+    for init in graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output[0] == name:
+            for attr in node.attribute:
+                if attr.name == "value":
+                    return numpy_helper.to_array(attr.t)
+                if attr.name in ("value_int", "value_float"):
+                    return np.array(onnx.helper.get_attribute_value(attr))
+                if attr.name in ("value_ints", "value_floats"):
+                    return np.array(onnx.helper.get_attribute_value(attr))
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Element type and shape of a value; a dimension is an int or a symbol name (or ``None``)."""
+
+    elem_type: int
+    shape: tuple[int | str | None, ...] | None
+
+    @property
+    def static_shape(self) -> tuple[int, ...] | None:
+        if self.shape is None or not all(isinstance(d, int) for d in self.shape):
+            return None
+        return tuple(int(d) for d in self.shape)  # type: ignore[arg-type]
+
+
+def _info(value: onnx.ValueInfoProto) -> TensorInfo | None:
+    if not value.type.HasField("tensor_type"):
+        return None
+    tensor_type = value.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return TensorInfo(tensor_type.elem_type, None)
+    dims: list[int | str | None] = []
+    for dim in tensor_type.shape.dim:
+        if dim.HasField("dim_value"):
+            dims.append(dim.dim_value)
+        elif dim.HasField("dim_param"):
+            dims.append(dim.dim_param)
+        else:
+            dims.append(None)
+    return TensorInfo(tensor_type.elem_type, tuple(dims))
+
+
+def infer_tensor_info(model: onnx.ModelProto) -> dict[str, TensorInfo]:
+    """Types and shapes of every value of the main graph, from ONNX shape inference.
+
+    Inference runs with data propagation so that shapes computed by
+    Shape/Gather/Concat chains resolve. A model that shape inference rejects
+    yields what the model itself declares.
+    """
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except (onnx.shape_inference.InferenceError, RuntimeError, ValueError):
+        inferred = model
+    graph = inferred.graph
+    infos: dict[str, TensorInfo] = {}
+    for value in list(graph.input) + list(graph.value_info) + list(graph.output):
+        info = _info(value)
+        if info is not None:
+            infos[value.name] = info
+    for init in graph.initializer:
+        infos[init.name] = TensorInfo(init.data_type, tuple(init.dims))
+    return infos

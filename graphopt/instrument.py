@@ -1,0 +1,182 @@
+"""Instrumentation hooked around every pass of a pipeline.
+
+Timing and graph statistics are not code inside passes: the pipeline calls
+each :class:`PassInstrumentation` before a pass, after it returns, and after
+it fails or is rolled back (MLIR's ``runBeforePass`` / ``runAfterPass`` /
+``runAfterPassFailed``). Before-hooks run in registration order and
+after-hooks in reverse, so the instrument registered last sits closest to the
+pass: :class:`TimingInstrumentation` goes last so that the wall time it
+records is the pass alone, not the other instruments' work.
+
+Both hooks receive the :class:`PassRecord` for the pass, which instruments
+fill in and the report is built from. A caller's own passes get the same
+records by running them in a :class:`~graphopt.pipeline.Pipeline`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+
+from .analysis import GraphStats, graph_stats
+from .verify import OutputError
+
+__all__ = [
+    "GraphStatsInstrumentation",
+    "PassInstrumentation",
+    "PassRecord",
+    "TimingInstrumentation",
+    "record_as_dict",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PassRecord:
+    """Everything measured about one pass of one pipeline run.
+
+    ``status`` is ``"modified"``, ``"unchanged"`` or ``"rolled_back"``. Fields
+    stay ``None`` when no instrument measured them (e.g. errors without
+    ``--verify``).
+    """
+
+    name: str
+    index: int
+    status: str = "unchanged"
+    modified: bool = False
+    wall_ms: float = 0.0
+    stats: dict[str, int | float] = field(default_factory=dict)
+    nodes_before: int | None = None
+    nodes_after: int | None = None
+    op_delta: dict[str, int] = field(default_factory=dict)
+    param_bytes_before: int | None = None
+    param_bytes_after: int | None = None
+    flops_before: int | None = None
+    flops_after: int | None = None
+    checks: bool | None = None
+    output_errors: dict[str, OutputError] | None = None
+    message: str | None = None
+
+    @property
+    def max_abs_error(self) -> float | None:
+        if not self.output_errors:
+            return None
+        return max(e.max_abs for e in self.output_errors.values())
+
+    @property
+    def max_rel_error(self) -> float | None:
+        if not self.output_errors:
+            return None
+        return max(e.max_rel for e in self.output_errors.values())
+
+
+class PassInstrumentation:
+    """Hooks around each pass; subclasses override the ones they need."""
+
+    def before_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
+        """Called before the pass runs on ``model``."""
+
+    def after_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
+        """Called when the pass has returned ``model``, before validation."""
+
+    def after_pass_failed(self, record: PassRecord, model: onnx.ModelProto, reason: str) -> None:
+        """Called when the pass raised or was rejected; ``model`` is the rolled-back one."""
+
+
+class TimingInstrumentation(PassInstrumentation):
+    """Records the pass's wall time (``time.perf_counter``) in ``record.wall_ms``."""
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+
+    def before_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
+        self._start = time.perf_counter()
+
+    def _stop(self, record: PassRecord) -> None:
+        if self._start is not None:
+            record.wall_ms = (time.perf_counter() - self._start) * 1e3
+            self._start = None
+
+    def after_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
+        self._stop(record)
+
+    def after_pass_failed(self, record: PassRecord, model: onnx.ModelProto, reason: str) -> None:
+        self._stop(record)
+
+
+class GraphStatsInstrumentation(PassInstrumentation):
+    """Records nodes, op-histogram delta, parameter bytes and FLOPs before and after.
+
+    The statistics of a pass's output are reused as the next pass's input
+    statistics, so each model is analysed once. FLOPs are counted at
+    ``input_shapes`` where the graph leaves inputs dynamic, so that the rows
+    before and after shapes are pinned compare like with like.
+    """
+
+    def __init__(self, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+        self.input_shapes = dict(input_shapes or {})
+        self._cache: tuple[onnx.ModelProto, GraphStats] | None = None
+        self._before: GraphStats | None = None
+
+    def stats_of(self, model: onnx.ModelProto) -> GraphStats:
+        if self._cache is not None and self._cache[0] is model:
+            return self._cache[1]
+        stats = graph_stats(model, self.input_shapes)
+        self._cache = (model, stats)
+        return stats
+
+    def before_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
+        self._before = self.stats_of(model)
+        record.nodes_before = record.nodes_after = self._before.nodes
+        record.param_bytes_before = record.param_bytes_after = self._before.param_bytes
+        record.flops_before = record.flops_after = self._before.flops.total
+
+    def after_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
+        assert self._before is not None
+        after = self.stats_of(model)
+        record.nodes_after = after.nodes
+        record.param_bytes_after = after.param_bytes
+        record.flops_after = after.flops.total
+        delta = Counter(after.op_histogram)
+        delta.subtract(self._before.op_histogram)
+        record.op_delta = {op: n for op, n in sorted(delta.items()) if n}
+
+    def after_pass_failed(self, record: PassRecord, model: onnx.ModelProto, reason: str) -> None:
+        rolled_back = self.stats_of(model)
+        record.nodes_after = rolled_back.nodes
+        record.param_bytes_after = rolled_back.param_bytes
+        record.flops_after = rolled_back.flops.total
+        record.op_delta = {}
+
+
+def record_as_dict(record: PassRecord) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "status": record.status,
+        "modified": record.modified,
+        "wall_ms": record.wall_ms,
+        "nodes_before": record.nodes_before,
+        "nodes_after": record.nodes_after,
+        "op_delta": record.op_delta,
+        "param_bytes_before": record.param_bytes_before,
+        "param_bytes_after": record.param_bytes_after,
+        "flops_before": record.flops_before,
+        "flops_after": record.flops_after,
+        "checks": record.checks,
+        "max_abs_error": record.max_abs_error,
+        "max_rel_error": record.max_rel_error,
+        "output_errors": (
+            {name: err.to_dict() for name, err in record.output_errors.items()}
+            if record.output_errors is not None
+            else None
+        ),
+        "stats": record.stats,
+        "message": record.message,
+    }

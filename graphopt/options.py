@@ -1,0 +1,40 @@
+"""Options shared by a pipeline run, from which passes build themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["OptimizeOptions", "VerifyOptions"]
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Numeric verification after each pass against onnxruntime.
+
+    A pass whose outputs differ from the previous model's on the same random
+    non-zero inputs by more than ``atol + rtol * |reference|`` anywhere is
+    rolled back.
+    """
+
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    samples: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """What a pipeline run knows beyond the model itself.
+
+    Attributes:
+        input_shapes: concrete shapes for graph inputs, by input name; used by
+            the static-shape pass and to make verification/benchmark inputs.
+        verify: verify each pass numerically, or ``None`` not to.
+        keep_going: after a pass is rolled back, continue without it instead
+            of stopping with :class:`~graphopt.errors.PassFailedError`.
+    """
+
+    input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    verify: VerifyOptions | None = None
+    keep_going: bool = False

@@ -1,0 +1,65 @@
+"""graphopt's passes and the registry that the CLI's ``--passes`` / ``--skip`` resolve against.
+
+The registry is a plain name → class mapping. :data:`DEFAULT_PASSES` is the
+pipeline ``graphopt optimize`` runs when no ``--passes`` is given, in order.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+from ..errors import UnknownPassError
+from ..options import OptimizeOptions
+from .base import Pass, PassResult
+from .redundancy import RemoveRedundantNodesPass
+from .static_shapes import PinStaticShapesPass
+
+__all__ = [
+    "DEFAULT_PASSES",
+    "PASSES",
+    "Pass",
+    "PassResult",
+    "PinStaticShapesPass",
+    "RemoveRedundantNodesPass",
+    "build_passes",
+    "get_pass_class",
+]
+
+PASSES: dict[str, type[Pass]] = {
+    cls.name: cls
+    for cls in (
+        RemoveRedundantNodesPass,
+        PinStaticShapesPass,
+    )
+}
+
+DEFAULT_PASSES: tuple[str, ...] = ("remove_redundant_nodes", "pin_static_shapes")
+
+
+def get_pass_class(name: str) -> type[Pass]:
+    """The pass class registered as ``name``.
+
+    Raises:
+        UnknownPassError: naming the closest registered names.
+    """
+    try:
+        return PASSES[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, PASSES, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise UnknownPassError(
+            f"unknown pass '{name}'; {hint}run 'graphopt passes' to list them ({', '.join(PASSES)})"
+        ) from None
+
+
+def build_passes(
+    names: Sequence[str] | None = None, *, skip: Iterable[str] = (), options: OptimizeOptions | None = None
+) -> list[Pass]:
+    """Pass objects for ``names`` (default :data:`DEFAULT_PASSES`) minus ``skip``, built from ``options``."""
+    options = options or OptimizeOptions()
+    skip = list(skip)
+    for name in skip:
+        get_pass_class(name)
+    chosen = [name for name in (DEFAULT_PASSES if names is None else names) if name not in skip]
+    return [get_pass_class(name).from_options(options) for name in chosen]

@@ -1,0 +1,68 @@
+"""The pass abstraction: a small class with keyword-only configuration and one ``call``."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import onnx
+
+from ..options import OptimizeOptions
+
+__all__ = ["Pass", "PassResult"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PassResult:
+    """What a pass returns.
+
+    Attributes:
+        model: the rewritten model (may be the object the pass was given).
+        modified: whether the pass changed anything; a second run of a pass on
+            its own output must report ``False``.
+        stats: small counts of what the pass did, e.g. ``{"identity": 3}``.
+    """
+
+    model: onnx.ModelProto
+    modified: bool
+    stats: dict[str, int | float] = field(default_factory=dict)
+
+
+class Pass(abc.ABC):
+    """Base class of graphopt passes.
+
+    Subclasses set :attr:`name` (the registry name used by ``--passes``), take
+    their configuration as keyword-only ``__init__`` arguments and implement
+    :meth:`call`. Calling a pass object never changes the model given to it:
+    :meth:`__call__` hands :meth:`call` a copy, which ``call`` may rewrite in
+    place. The class docstring's first line is the description shown by
+    ``graphopt passes``.
+    """
+
+    name: ClassVar[str]
+
+    @classmethod
+    def from_options(cls, options: OptimizeOptions) -> Pass:
+        """Builds the pass from the options of a pipeline run (CLI flags)."""
+        return cls()
+
+    @classmethod
+    def description(cls) -> str:
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    def __call__(self, model: onnx.ModelProto) -> PassResult:
+        work = onnx.ModelProto()
+        work.CopyFrom(model)
+        return self.call(work)
+
+    @abc.abstractmethod
+    def call(self, model: onnx.ModelProto) -> PassResult:
+        """Rewrites ``model`` (a private copy) and says what changed."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

@@ -1,0 +1,158 @@
+"""The pass pipeline: runs passes in order, transactionally, with instrumentation.
+
+Each pass is a transaction. The pipeline keeps the model from before the pass;
+the pass works on a copy. The pass is rolled back when it raises, when its
+output fails ``onnx.checker`` (``full_check=True``), or, with verification on,
+when its outputs differ from the previous model's beyond tolerance on the same
+random non-zero inputs. After a rollback the pipeline stops with
+:class:`~graphopt.errors.PassFailedError`, or with ``keep_going`` carries on
+from the rolled-back model and marks the pass in the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+
+from .errors import GraphoptError, ModelLoadError, PassFailedError
+from .instrument import GraphStatsInstrumentation, PassInstrumentation, PassRecord, TimingInstrumentation
+from .model_io import check_model
+from .options import OptimizeOptions
+from .passes.base import Pass
+from .report import Report
+from .verify import OutputError, compare_outputs, concrete_input_shapes, random_inputs, run_onnxruntime
+
+__all__ = ["Pipeline"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Verifier:
+    """Reference outputs of the model as it stands, on fixed random inputs."""
+
+    def __init__(self, model: onnx.ModelProto, options: OptimizeOptions) -> None:
+        assert options.verify is not None
+        self.tolerance = options.verify
+        shapes = concrete_input_shapes(model, options.input_shapes)
+        self.feeds = [
+            random_inputs(model, shapes, seed=options.verify.seed + i) for i in range(options.verify.samples)
+        ]
+        self.reference = [self._run(model, feeds) for feeds in self.feeds]
+
+    @staticmethod
+    def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = {v.name for v in model.graph.input}
+        return run_onnxruntime(model, {k: v for k, v in feeds.items() if k in names})
+
+    def check(self, model: onnx.ModelProto) -> tuple[dict[str, OutputError], list[dict[str, np.ndarray]]]:
+        """Worst error per output over all samples, and the new outputs."""
+        outputs = [self._run(model, feeds) for feeds in self.feeds]
+        worst: dict[str, OutputError] = {}
+        for ref, new in zip(self.reference, outputs, strict=True):
+            for name, err in compare_outputs(ref, new, rtol=self.tolerance.rtol, atol=self.tolerance.atol).items():
+                if name not in worst or not (err.max_abs <= worst[name].max_abs):
+                    worst[name] = err
+        return worst, outputs
+
+    def accept(self, outputs: list[dict[str, np.ndarray]]) -> None:
+        self.reference = outputs
+
+
+class Pipeline:
+    """Runs passes in order with instrumentation, checking and optional verification.
+
+    Args:
+        passes: pass objects, run in this order.
+        options: shared options (input shapes, verification, keep-going).
+        instruments: extra instrumentation, placed outside the built-in
+            statistics and timing instruments.
+    """
+
+    def __init__(
+        self,
+        passes: Sequence[Pass],
+        *,
+        options: OptimizeOptions | None = None,
+        instruments: Sequence[PassInstrumentation] = (),
+    ) -> None:
+        self.passes = list(passes)
+        self.options = options or OptimizeOptions()
+        self._stats = GraphStatsInstrumentation(self.options.input_shapes)
+        # Timing last: its hooks sit closest to the pass (see graphopt.instrument).
+        self.instruments = [*instruments, self._stats, TimingInstrumentation()]
+
+    def run(self, model: onnx.ModelProto) -> tuple[onnx.ModelProto, Report]:
+        """Runs every pass; returns the final model and the report.
+
+        Raises:
+            PassFailedError: a pass was rolled back and ``keep_going`` is off.
+            GraphoptError: the options do not fit the model (e.g. verification
+                needs shapes for dynamic inputs).
+        """
+        start = time.perf_counter()
+        verifier = _Verifier(model, self.options) if self.options.verify else None
+        report = Report(options=self.options, before=self._stats.stats_of(model))
+        for index, pass_ in enumerate(self.passes):
+            record = PassRecord(name=getattr(pass_, "name", type(pass_).__name__), index=index)
+            report.passes.append(record)
+            model = self._run_one(pass_, record, model, verifier)
+        report.after = self._stats.stats_of(model)
+        report.pipeline_ms = (time.perf_counter() - start) * 1e3
+        return model, report
+
+    def _run_one(
+        self, pass_: Pass, record: PassRecord, model: onnx.ModelProto, verifier: _Verifier | None
+    ) -> onnx.ModelProto:
+        for inst in self.instruments:
+            inst.before_pass(record, model)
+        try:
+            result = pass_(model)
+        except GraphoptError:
+            # A user-facing error (a shape that contradicts the graph, say) is
+            # about the input, not about the pass: report it as it is.
+            for inst in reversed(self.instruments):
+                inst.after_pass_failed(record, model, "raised an input error")
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure of a pass is rolled back
+            logger.debug("pass %s raised", record.name, exc_info=True)
+            return self._roll_back(record, model, f"it raised {type(error).__name__}: {error}")
+        for inst in reversed(self.instruments):
+            inst.after_pass(record, result.model)
+        record.modified = result.modified
+        record.stats = dict(result.stats)
+        try:
+            check_model(result.model, origin="its output")
+            record.checks = True
+        except ModelLoadError as error:
+            record.checks = False
+            return self._roll_back(record, model, str(error))
+        if verifier is not None:
+            errors, outputs = verifier.check(result.model)
+            record.output_errors = errors
+            bad = [name for name, err in errors.items() if not err.within_tolerance]
+            if bad:
+                worst = max(errors[name].max_abs for name in bad)
+                return self._roll_back(
+                    record,
+                    model,
+                    f"output '{bad[0]}' changed by up to {worst:.3g}, beyond atol={verifier.tolerance.atol:g} "
+                    f"+ rtol={verifier.tolerance.rtol:g}",
+                )
+            verifier.accept(outputs)
+        record.status = "modified" if result.modified else "unchanged"
+        return result.model
+
+    def _roll_back(self, record: PassRecord, model: onnx.ModelProto, reason: str) -> onnx.ModelProto:
+        record.status = "rolled_back"
+        record.modified = False
+        record.message = reason
+        for inst in reversed(self.instruments):
+            inst.after_pass_failed(record, model, reason)
+        logger.warning("pass %s rolled back: %s", record.name, reason)
+        if not self.options.keep_going:
+            raise PassFailedError(record.name, reason)
+        return model

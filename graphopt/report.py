@@ -1,0 +1,203 @@
+"""The per-pass report: one row per pass, a total, and the model before and after.
+
+The same :class:`Report` object is returned to library callers and rendered by
+the CLI as a terminal table, JSON (schema ``graphopt.report/1``, documented in
+the README) and Markdown. The total is the sum of the pass rows, so the rows
+add up to it; the time spent by instrumentation, checking and verification is
+reported beside it as overhead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .analysis import GraphStats
+from .backends.base import LatencyStats
+from .instrument import PassRecord, record_as_dict
+from .options import OptimizeOptions
+
+__all__ = ["SCHEMA", "BackendResult", "Report"]
+
+SCHEMA = "graphopt.report/1"
+
+
+@dataclass
+class BackendResult:
+    """The final stage: which backend built what, and latency before/after."""
+
+    name: str
+    artifact: str
+    providers: tuple[str, ...] = ()
+    latency_before: LatencyStats | None = None
+    latency_after: LatencyStats | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "artifact": self.artifact,
+            "providers": list(self.providers),
+            "latency_before": self.latency_before.to_dict() if self.latency_before else None,
+            "latency_after": self.latency_after.to_dict() if self.latency_after else None,
+        }
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such floats become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _flops(value: int | None) -> str:
+    if value is None:
+        return "?"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return str(value)
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "?"
+    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value} B"
+
+
+def _error(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2e}"
+
+
+@dataclass
+class Report:
+    """What a pipeline run did, pass by pass."""
+
+    options: OptimizeOptions = field(default_factory=OptimizeOptions)
+    passes: list[PassRecord] = field(default_factory=list)
+    before: GraphStats | None = None
+    after: GraphStats | None = None
+    pipeline_ms: float = 0.0
+    source: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    backend: BackendResult | None = None
+
+    @property
+    def total_ms(self) -> float:
+        """Sum of the passes' wall times: the total the rows add up to."""
+        return sum(r.wall_ms for r in self.passes)
+
+    @property
+    def overhead_ms(self) -> float:
+        """Pipeline time outside the passes: statistics, checking, verification."""
+        return max(self.pipeline_ms - self.total_ms, 0.0)
+
+    def share(self, record: PassRecord) -> float:
+        total = self.total_ms
+        return record.wall_ms / total if total > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        verify = self.options.verify
+        data = {
+            "schema": SCHEMA,
+            "graphopt_version": __version__,
+            "source": self.source,
+            "outputs": list(self.outputs),
+            "options": {
+                "input_shapes": {k: list(v) for k, v in self.options.input_shapes.items()},
+                "verify": (
+                    {"rtol": verify.rtol, "atol": verify.atol, "samples": verify.samples, "seed": verify.seed}
+                    if verify
+                    else None
+                ),
+                "keep_going": self.options.keep_going,
+            },
+            "passes": [{**record_as_dict(r), "share": self.share(r)} for r in self.passes],
+            "total_ms": self.total_ms,
+            "overhead_ms": self.overhead_ms,
+            "before": self.before.to_dict() if self.before else None,
+            "after": self.after.to_dict() if self.after else None,
+            "backend": self.backend.to_dict() if self.backend else None,
+        }
+        return _finite(data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    def _rows(self) -> list[list[str]]:
+        rows = []
+        for r in self.passes:
+            rows.append([
+                r.name,
+                r.status.replace("_", " "),
+                f"{r.wall_ms:.1f}",
+                f"{100 * self.share(r):.1f}%",
+                f"{r.nodes_before} → {r.nodes_after}",
+                f"{_flops(r.flops_before)} → {_flops(r.flops_after)}",
+                _error(r.max_abs_error),
+            ])
+        return rows
+
+    _HEADER = ("pass", "status", "time ms", "share", "nodes", "FLOPs", "max abs err")
+
+    def _total_row(self) -> list[str]:
+        nodes = flops = ""
+        if self.before and self.after:
+            nodes = f"{self.before.nodes} → {self.after.nodes}"
+            flops = f"{_flops(self.before.flops.total)} → {_flops(self.after.flops.total)}"
+        return ["total", "", f"{self.total_ms:.1f}", "100.0%" if self.passes else "", nodes, flops, ""]
+
+    def _summary_lines(self) -> list[str]:
+        lines = []
+        if self.before and self.after:
+            lines.append(f"parameters: {_bytes(self.before.param_bytes)} → {_bytes(self.after.param_bytes)}")
+        lines.append(f"checking, statistics and verification outside the passes: {self.overhead_ms:.1f} ms")
+        for r in self.passes:
+            if r.message:
+                lines.append(f"{r.name}: {r.message}")
+        if self.backend:
+            b = self.backend
+            lines.append(f"backend: {b.name} → {b.artifact}")
+            if b.latency_before and b.latency_after:
+                ratio = b.latency_before.median_ms / b.latency_after.median_ms
+                lines.append(
+                    f"latency (median / p90 over {b.latency_after.repeats} runs): "
+                    f"{b.latency_before.median_ms:.2f} / {b.latency_before.p90_ms:.2f} ms → "
+                    f"{b.latency_after.median_ms:.2f} / {b.latency_after.p90_ms:.2f} ms ({ratio:.2f}× faster)"
+                )
+        return lines
+
+    def to_markdown(self) -> str:
+        lines = ["| " + " | ".join(self._HEADER) + " |", "|" + "---|" * len(self._HEADER)]
+        for row in [*self._rows(), self._total_row()]:
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+        lines.append("")
+        lines.extend(f"- {line}" for line in self._summary_lines())
+        return "\n".join(lines) + "\n"
+
+    def render(self, console: Console | None = None) -> None:
+        """Prints the table and summary to ``console`` (stdout by default)."""
+        console = console or Console(width=max(shutil.get_terminal_size().columns, 120))
+        table = Table(title=f"graphopt report{': ' + self.source if self.source else ''}")
+        for i, name in enumerate(self._HEADER):
+            table.add_column(name, justify="left" if i < 2 else "right", no_wrap=True)
+        for row in self._rows():
+            table.add_row(*row)
+        table.add_section()
+        table.add_row(*self._total_row(), style="bold")
+        console.print(table)
+        for line in self._summary_lines():
+            console.print(line, highlight=False, markup=False)

@@ -1,0 +1,140 @@
+"""The pipeline: hook order, transactions (rollback), verification and the report it builds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import onnx
+import pytest
+from onnx import helper
+
+from graphopt import OptimizeOptions, Pass, PassFailedError, PassResult, Pipeline, VerifyOptions
+from graphopt.instrument import PassInstrumentation, PassRecord
+from tests.conftest import make_model, op_types, value
+
+
+class _Rewrite(Pass):
+    """Test pass applying a function to the model."""
+
+    def __init__(self, name: str, rewrite: Callable[[onnx.ModelProto], None] | None = None) -> None:
+        self.name = name  # type: ignore[misc]
+        self.rewrite = rewrite
+
+    def call(self, model: onnx.ModelProto) -> PassResult:
+        if self.rewrite is not None:
+            self.rewrite(model)
+        return PassResult(model, self.rewrite is not None, {"calls": 1})
+
+
+def _relu_relu() -> onnx.ModelProto:
+    return make_model(
+        [helper.make_node("Relu", ["x"], ["t"]), helper.make_node("Relu", ["t"], ["y"])],
+        [value("x", [2, 3])], [value("y", [2, 3])],
+    )
+
+
+def _drop_second_relu(model: onnx.ModelProto) -> None:
+    model.graph.node[0].output[0] = "y"
+    del model.graph.node[1]
+
+
+def _to_sigmoid(model: onnx.ModelProto) -> None:
+    model.graph.node[1].op_type = "Sigmoid"
+
+
+def _dangle(model: onnx.ModelProto) -> None:
+    model.graph.node[1].input[0] = "nothing_produces_this"
+
+
+def _explode(model: onnx.ModelProto) -> None:
+    raise ZeroDivisionError("bad pass")
+
+
+class _Recorder(PassInstrumentation):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def before_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
+        self.events.append(f"before {record.name}")
+
+    def after_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
+        self.events.append(f"after {record.name}")
+
+    def after_pass_failed(self, record: PassRecord, model: onnx.ModelProto, reason: str) -> None:
+        self.events.append(f"failed {record.name}")
+
+
+def test_hooks_wrap_every_pass_in_order() -> None:
+    recorder = _Recorder()
+    passes = [_Rewrite("noop"), _Rewrite("fuse", _drop_second_relu), _Rewrite("boom", _explode)]
+    model, report = Pipeline(passes, options=OptimizeOptions(keep_going=True), instruments=[recorder]).run(_relu_relu())
+    assert recorder.events == ["before noop", "after noop", "before fuse", "after fuse", "before boom", "failed boom"]
+    assert [r.status for r in report.passes] == ["unchanged", "modified", "rolled_back"]
+    assert op_types(model) == ["Relu"]
+
+
+def test_records_nodes_ops_and_time() -> None:
+    _, report = Pipeline([_Rewrite("fuse", _drop_second_relu)]).run(_relu_relu())
+    (record,) = report.passes
+    assert (record.nodes_before, record.nodes_after) == (2, 1)
+    assert record.op_delta == {"Relu": -1}
+    assert record.flops_before == 12 and record.flops_after == 6
+    assert record.checks is True and record.wall_ms > 0
+    assert record.stats == {"calls": 1}
+    assert report.total_ms == pytest.approx(sum(r.wall_ms for r in report.passes))
+    assert report.before is not None and report.before.nodes == 2
+    assert report.after is not None and report.after.nodes == 1
+
+
+def test_raising_pass_is_rolled_back_and_stops() -> None:
+    original = _relu_relu()
+    with pytest.raises(PassFailedError, match="'boom' was rolled back: it raised ZeroDivisionError"):
+        Pipeline([_Rewrite("boom", _explode)]).run(original)
+
+
+def test_checker_failure_is_rolled_back() -> None:
+    model, report = Pipeline([_Rewrite("dangle", _dangle)], options=OptimizeOptions(keep_going=True)).run(_relu_relu())
+    (record,) = report.passes
+    assert record.status == "rolled_back" and record.checks is False
+    assert "fails the ONNX checker" in (record.message or "")
+    assert model == _relu_relu()
+    assert record.nodes_after == record.nodes_before == 2
+
+
+def test_verification_rolls_back_a_numeric_change() -> None:
+    options = OptimizeOptions(verify=VerifyOptions(), keep_going=True)
+    passes = [_Rewrite("sigmoid", _to_sigmoid), _Rewrite("fuse", _drop_second_relu)]
+    model, report = Pipeline(passes, options=options).run(_relu_relu())
+    bad, good = report.passes
+    assert bad.status == "rolled_back" and "output 'y' changed by up to" in (bad.message or "")
+    assert bad.max_abs_error is not None and bad.max_abs_error > 0.1
+    assert good.status == "modified" and good.max_abs_error == 0.0
+    assert op_types(model) == ["Relu"]
+
+
+def test_without_verification_a_numeric_change_is_accepted() -> None:
+    model, report = Pipeline([_Rewrite("sigmoid", _to_sigmoid)]).run(_relu_relu())
+    assert op_types(model) == ["Relu", "Sigmoid"] and report.passes[0].max_abs_error is None
+
+
+def test_input_model_is_never_modified() -> None:
+    original = _relu_relu()
+    snapshot = original.SerializeToString()
+    Pipeline([_Rewrite("fuse", _drop_second_relu)]).run(original)
+    assert original.SerializeToString() == snapshot
+
+
+def test_report_json_and_markdown() -> None:
+    _, report = Pipeline([_Rewrite("noop"), _Rewrite("fuse", _drop_second_relu)],
+                         options=OptimizeOptions(verify=VerifyOptions())).run(_relu_relu())
+    data = json.loads(report.to_json())
+    assert data["schema"] == "graphopt.report/1"
+    assert [p["name"] for p in data["passes"]] == ["noop", "fuse"]
+    for entry in data["passes"]:
+        for key in ("name", "wall_ms", "nodes_before", "nodes_after", "flops_before", "flops_after", "max_abs_error"):
+            assert key in entry
+    assert sum(p["wall_ms"] for p in data["passes"]) == pytest.approx(data["total_ms"])
+    assert sum(p["share"] for p in data["passes"]) == pytest.approx(1.0)
+    markdown = report.to_markdown()
+    assert "| fuse | modified |" in markdown and "| total |" in markdown
