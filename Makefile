@@ -20,6 +20,7 @@ run: $(BIN)/.installed
 		--input-shape input:1x3x240x320 --verify
 
 test: $(BIN)/.installed
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

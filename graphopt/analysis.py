@@ -146,7 +146,9 @@ def count_flops(model: onnx.ModelProto, infos: Mapping[str, TensorInfo] | None =
             uncounted[node.op_type] += 1
         else:
             by_op[node.op_type] += flops
-    return FlopCount(total=sum(by_op.values()), by_op=dict(sorted(by_op.items())), uncounted=dict(sorted(uncounted.items())))
+    return FlopCount(
+        total=sum(by_op.values()), by_op=dict(sorted(by_op.items())), uncounted=dict(sorted(uncounted.items()))
+    )
 
 
 def parameter_bytes(model: onnx.ModelProto) -> int:

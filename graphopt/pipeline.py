@@ -117,7 +117,7 @@ class Pipeline:
             for inst in reversed(self.instruments):
                 inst.after_pass_failed(record, model, "raised an input error")
             raise
-        except Exception as error:  # noqa: BLE001 - any failure of a pass is rolled back
+        except Exception as error:
             logger.debug("pass %s raised", record.name, exc_info=True)
             return self._roll_back(record, model, f"it raised {type(error).__name__}: {error}")
         for inst in reversed(self.instruments):

@@ -14,7 +14,9 @@ from graphopt.verify import random_inputs, run_onnxruntime
 OPSET = 17
 
 
-def value(name: str, shape: Sequence[int | str | None] | None, elem_type: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
+def value(
+    name: str, shape: Sequence[int | str | None] | None, elem_type: int = TensorProto.FLOAT
+) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, elem_type, shape)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("graphopt: interrupted", err=True)
             ctx.exit(130)
-        except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+        except Exception as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             click.echo(
@@ -143,7 +142,9 @@ def optimize(
     )
     report.source = str(model_path)
     artifact = target.build(optimized, BuildOptions(name=name))
-    result = BackendResult(name=target.name, artifact=str(output_dir / artifact.file_name), providers=artifact.providers)
+    result = BackendResult(
+        name=target.name, artifact=str(output_dir / artifact.file_name), providers=artifact.providers
+    )
     if benchmark:
         feeds = random_inputs(model, concrete_input_shapes(model, shapes))
         result.latency_before = target.benchmark(target.build(model, BuildOptions(name=name)), feeds,
@@ -226,7 +227,8 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
     for kind in ("inputs", "outputs"):
         click.echo(f"{kind}:")
         for v in data[kind]:
-            click.echo(f"  {v['name']}: {v['type']} {_shape_text(tuple(v['shape']) if v['shape'] is not None else None)}")
+            shape = _shape_text(tuple(v["shape"]) if v["shape"] is not None else None)
+            click.echo(f"  {v['name']}: {v['type']} {shape}")
     click.echo(f"nodes: {stats.nodes}   parameters: {stats.param_bytes} bytes   FLOPs: {stats.flops.total}")
     if stats.flops.uncounted:
         click.echo(f"FLOPs not counted for: {', '.join(f'{op}×{n}' for op, n in stats.flops.uncounted.items())}")

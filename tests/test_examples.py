@@ -1,0 +1,37 @@
+"""The bundled examples: reproducible from their scripts, and their README commands run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shlex
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from graphopt.cli import cli
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def test_example_model_is_reproducible_from_its_script() -> None:
+    folder = EXAMPLES / "01_redundant_cnn"
+    spec = importlib.util.spec_from_file_location("make_model", folder / "make_model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build().SerializeToString() == (folder / "model.onnx").read_bytes()
+
+
+def test_readme_command_runs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    folder = EXAMPLES / "01_redundant_cnn"
+    block = re.search(r"```bash\n(graphopt .*?)\n```", (folder / "README.md").read_text(), re.S)
+    assert block is not None
+    args = shlex.split(block.group(1))[1:]
+    args = [str(folder / a) if a == "model.onnx" else str(tmp_path / a) if a == "optimized" else a for a in args]
+    result = CliRunner().invoke(cli, [*args, "--repeats", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads((tmp_path / "optimized" / "report.json").read_text())
+    nodes = [(p["nodes_before"], p["nodes_after"]) for p in report["passes"]]
+    assert nodes == [(25, 17), (17, 13)]  # the figures the README states
