@@ -20,7 +20,7 @@ from rich.table import Table
 
 from . import __version__
 from .analysis import GraphStats
-from .backends.base import LatencyStats
+from .backends.base import LatencyStats, machine_description
 from .instrument import PassRecord, record_as_dict
 from .options import OptimizeOptions
 
@@ -36,6 +36,8 @@ class BackendResult:
     name: str
     artifact: str
     providers: tuple[str, ...] = ()
+    runtime_version: str = ""
+    machine: dict[str, str | int] = field(default_factory=machine_description)
     latency_before: LatencyStats | None = None
     latency_after: LatencyStats | None = None
 
@@ -44,6 +46,8 @@ class BackendResult:
             "name": self.name,
             "artifact": self.artifact,
             "providers": list(self.providers),
+            "runtime_version": self.runtime_version,
+            "machine": dict(self.machine),
             "latency_before": self.latency_before.to_dict() if self.latency_before else None,
             "latency_after": self.latency_after.to_dict() if self.latency_after else None,
         }
@@ -170,7 +174,9 @@ class Report:
                 lines.append(f"{r.name}: {r.message}")
         if self.backend:
             b = self.backend
-            lines.append(f"backend: {b.name} → {b.artifact}")
+            lines.append(f"backend: {b.name} ({b.runtime_version}, {', '.join(b.providers)}) → {b.artifact}")
+            m = b.machine
+            lines.append(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}")
             if b.latency_before and b.latency_after:
                 ratio = b.latency_before.median_ms / b.latency_after.median_ms
                 lines.append(

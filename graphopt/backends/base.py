@@ -9,6 +9,8 @@ at all) and ``benchmark`` times it on given inputs.
 from __future__ import annotations
 
 import abc
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +21,19 @@ import onnx
 
 from ..model_io import OutputStage
 
-__all__ = ["Artifact", "Backend", "BuildOptions", "LatencyStats", "measure_latency"]
+__all__ = ["Artifact", "Backend", "BuildOptions", "LatencyStats", "machine_description", "measure_latency"]
+
+
+def machine_description() -> dict[str, str | int]:
+    """What a latency was measured on: CPU model, cores usable by this process, OS, Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
+    return {"cpu": cpu, "cores": cores, "os": platform.platform(terse=True), "python": platform.python_version()}
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,7 @@ class Artifact:
     model: onnx.ModelProto
     file_name: str
     providers: tuple[str, ...] = ()
+    runtime_version: str = ""
 
     def write(self, stage: OutputStage) -> None:
         stage.save_model(self.file_name, self.model)

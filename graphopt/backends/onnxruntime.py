@@ -31,7 +31,13 @@ class OnnxRuntimeBackend(Backend):
         self.intra_op_threads = intra_op_threads
 
     def build(self, model: onnx.ModelProto, options: BuildOptions) -> Artifact:
-        return Artifact(backend=self.name, model=model, file_name=f"{options.name}.onnx", providers=self.providers)
+        return Artifact(
+            backend=self.name,
+            model=model,
+            file_name=f"{options.name}.onnx",
+            providers=self.providers,
+            runtime_version=f"onnxruntime {ort.__version__}",
+        )
 
     def session(self, model: onnx.ModelProto) -> ort.InferenceSession:
         session_options = ort.SessionOptions()

@@ -143,7 +143,10 @@ def optimize(
     report.source = str(model_path)
     artifact = target.build(optimized, BuildOptions(name=name))
     result = BackendResult(
-        name=target.name, artifact=str(output_dir / artifact.file_name), providers=artifact.providers
+        name=target.name,
+        artifact=str(output_dir / artifact.file_name),
+        providers=artifact.providers,
+        runtime_version=artifact.runtime_version,
     )
     if benchmark:
         feeds = random_inputs(model, concrete_input_shapes(model, shapes))
