@@ -10,7 +10,7 @@ types and shapes, and renaming a value everywhere it is used.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,7 @@ __all__ = [
     "infer_tensor_info",
     "producers",
     "rename_uses",
+    "resolve",
     "subgraph_inputs",
 ]
 
@@ -78,18 +79,33 @@ def graph_output_names(graph: onnx.GraphProto) -> set[str]:
     return {v.name for v in graph.output}
 
 
-def rename_uses(graph: onnx.GraphProto, old: str, new: str) -> None:
-    """Makes every reader of ``old`` (in subgraphs too) read ``new`` instead."""
+def resolve(renames: Mapping[str, str], name: str) -> str:
+    """Follows a chain of renames (``a → b → c``) to its end."""
+    while name in renames:
+        name = renames[name]
+    return name
+
+
+def rename_uses(graph: onnx.GraphProto, renames: Mapping[str, str]) -> None:
+    """Makes every reader of a renamed value (in subgraphs too) read its new name, in one walk.
+
+    Chains are followed, so ``{"a": "b", "b": "c"}`` makes readers of ``a``
+    read ``c``. A subgraph that declares a name of its own (input or
+    initializer) shadows the outer value, and its readers are left alone.
+    """
+    if not renames:
+        return
     for node in graph.node:
         for i, name in enumerate(node.input):
-            if name == old:
-                node.input[i] = new
+            if name in renames:
+                node.input[i] = resolve(renames, name)
         for sub in _subgraphs(node):
-            if old not in {v.name for v in sub.input} | {t.name for t in sub.initializer}:
-                rename_uses(sub, old, new)
-                for v in sub.output:
-                    if v.name == old:
-                        v.name = new
+            local = {v.name for v in sub.input} | {t.name for t in sub.initializer}
+            visible = {old: new for old, new in renames.items() if old not in local}
+            rename_uses(sub, visible)
+            for v in sub.output:
+                if v.name in visible:
+                    v.name = resolve(visible, v.name)
 
 
 def constant_value(graph: onnx.GraphProto, name: str) -> np.ndarray | None:

@@ -26,6 +26,7 @@ from ..graph import (
     graph_output_names,
     infer_tensor_info,
     rename_uses,
+    resolve,
     subgraph_inputs,
 )
 from .base import Pass, PassResult
@@ -129,6 +130,7 @@ class _Context:
     graph: onnx.GraphProto
     infos: dict[str, TensorInfo]
     opset: int
+    _used: set[str] | None = None
 
     def constant(self, name: str) -> np.ndarray | None:
         # An initializer that is also a graph input can be overridden at run time.
@@ -137,7 +139,11 @@ class _Context:
         return constant_value(self.graph, name)
 
     def is_used(self, name: str) -> bool:
-        return name in graph_output_names(self.graph) or name in consumers(self.graph)
+        # Read once per sweep: a value read when the sweep began counts as used
+        # (conservative, and linear instead of a graph walk per question).
+        if self._used is None:
+            self._used = graph_output_names(self.graph) | set(consumers(self.graph))
+        return name in self._used
 
     def rank(self, name: str) -> int | None:
         info = self.infos.get(name)
@@ -233,89 +239,110 @@ def _onnx_opset(model: onnx.ModelProto) -> int:
 
 
 def _rewrite_nodes(model: onnx.ModelProto, stats: dict[str, int]) -> None:
-    """One sweep of the node rewrites over the main graph, in order."""
+    """One sweep of the node rewrites over the main graph, in order (linear in its size)."""
     graph = model.graph
-    ctx = _Context(graph, infer_tensor_info(model), _onnx_opset(model))
-    index = 0
-    while index < len(graph.node):
-        node = graph.node[index]
+    sweep = _Sweep(model)
+    for node in list(graph.node):
+        for i, name in enumerate(node.input):
+            if name in sweep.renames:
+                node.input[i] = resolve(sweep.renames, name)
+        if not sweep.rewrite(node, stats):
+            sweep.keep(node)
+    if len(sweep.kept) != len(graph.node):
+        kept = sweep.kept
+        graph.ClearField("node")
+        graph.node.extend(kept)
+    # Readers reached before a rename was made (a value renamed to a graph
+    # output's name) and reads from subgraph bodies.
+    rename_uses(graph, sweep.renames)
+
+
+class _Sweep:
+    """State of one sweep: the nodes kept so far, who produces what, and the renames made.
+
+    A bypassed node is dropped and its output renamed to its data input. When
+    that output is a graph output its name must survive, so the data input is
+    renamed to it instead; that is impossible when the data input is a graph
+    input, an initializer, another graph output, or a value no kept node
+    produces, and the node then stays.
+    """
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        graph = model.graph
+        self.ctx = _Context(graph, infer_tensor_info(model), _onnx_opset(model))
+        self.outputs = graph_output_names(graph)
+        self.fixed = self.outputs | {v.name for v in graph.input} | {t.name for t in graph.initializer}
+        self.renames: dict[str, str] = {}
+        self.producer: dict[str, onnx.NodeProto] = {}
+        self.kept: list[onnx.NodeProto] = []
+
+    def keep(self, node: onnx.NodeProto) -> None:
+        self.kept.append(node)
+        for name in node.output:
+            if name:
+                self.producer[name] = node
+
+    def rewrite(self, node: onnx.NodeProto, stats: dict[str, int]) -> bool:
+        """Applies the first rewrite that fits ``node``; returns whether the node is gone."""
         if node.domain not in _ONNX_DOMAINS or not node.input or not node.output or not node.output[0]:
-            index += 1
-            continue
+            return False
         match = _NOOP_MATCHERS.get(node.op_type)
         if match is not None:
-            key, data_input = match[0], match[1](ctx, node)
-            if data_input and _bypass(graph, index, data_input):
+            key, data_input = match[0], match[1](self.ctx, node)
+            if data_input and self.bypass(node, data_input):
                 stats[key] += 1
-                continue
+                return True
         if node.op_type == "Transpose":
-            folded = _fold_transpose_pair(ctx, index)
+            folded = self.fold_transpose_pair(node)
             if folded is not None:
                 stats["transpose_pairs"] += 1
-                if folded == "merged":
-                    index += 1
-                continue
-        index += 1
-
-
-def _fold_transpose_pair(ctx: _Context, index: int) -> str | None:
-    """Folds the Transpose at ``index`` into the Transpose producing its input, if any.
-
-    Returns:
-        ``"removed"`` when the pair cancelled out and the node at ``index`` is
-        gone, ``"merged"`` when it became one Transpose, ``None`` when it is
-        not the second of a pair (or a rank is unknown).
-    """
-    graph = ctx.graph
-    second = graph.node[index]
-    first = next((n for n in graph.node[:index] if second.input[0] in n.output), None)
-    if first is None or first.op_type != "Transpose" or first.domain not in _ONNX_DOMAINS:
-        return None
-    p1, p2 = _perm(ctx, first), _perm(ctx, second)
-    if p1 is None or p2 is None or len(p1) != len(p2):
-        return None
-    composed = [p1[axis] for axis in p2]
-    source = first.input[0]
-    if _is_identity(composed) and _bypass(graph, index, source):
-        return "removed"
-    # Not the identity, or the pair feeds a graph output that cannot take
-    # over the name of `source`: keep one Transpose reading `source`.
-    second.input[0] = source
-    for attr in second.attribute:
-        if attr.name == "perm":
-            second.attribute.remove(attr)
-            break
-    second.attribute.append(onnx.helper.make_attribute("perm", composed))
-    logger.debug("folded Transpose pair into perm=%s", composed)
-    return "merged"
-
-
-def _bypass(graph: onnx.GraphProto, index: int, data_input: str) -> bool:
-    """Removes the node at ``index`` so that what read its first output reads ``data_input``.
-
-    Returns:
-        Whether the node was removed. It stays when its output is a graph
-        output (whose name must survive) and ``data_input`` cannot be renamed
-        to it: a graph input, an initializer, another graph output, or a value
-        this graph does not produce.
-    """
-    node = graph.node[index]
-    output, what = node.output[0], f"{node.op_type} {node.name!r}"
-    outputs = graph_output_names(graph)
-    if output not in outputs:
-        del graph.node[index]
-        rename_uses(graph, output, data_input)
-        logger.debug("bypassed %s", what)
-        return True
-    fixed = outputs | {v.name for v in graph.input} | {t.name for t in graph.initializer}
-    producer = next((n for n in graph.node if data_input in n.output), None)
-    if data_input in fixed or producer is None:
+                return folded == "removed"
         return False
-    producer.output[list(producer.output).index(data_input)] = output
-    del graph.node[index]
-    rename_uses(graph, data_input, output)
-    logger.debug("bypassed %s, renaming %r to graph output %r", what, data_input, output)
-    return True
+
+    def bypass(self, node: onnx.NodeProto, data_input: str) -> bool:
+        """Drops ``node`` so that what read its first output reads ``data_input``, if possible."""
+        output = node.output[0]
+        if output not in self.outputs:
+            self.renames[output] = data_input
+            logger.debug("bypassed %s %r", node.op_type, node.name)
+            return True
+        producer = self.producer.get(data_input)
+        if data_input in self.fixed or producer is None:
+            return False
+        producer.output[list(producer.output).index(data_input)] = output
+        self.producer[output] = producer
+        self.renames[data_input] = output
+        logger.debug("bypassed %s %r, renaming %r to graph output %r", node.op_type, node.name, data_input, output)
+        return True
+
+    def fold_transpose_pair(self, second: onnx.NodeProto) -> str | None:
+        """Folds ``second`` into the Transpose producing its input, if any.
+
+        Returns:
+            ``"removed"`` when the pair cancelled out and ``second`` is gone,
+            ``"merged"`` when it became one Transpose, ``None`` when it is not
+            the second of a pair (or a rank is unknown).
+        """
+        first = self.producer.get(second.input[0])
+        if first is None or first.op_type != "Transpose" or first.domain not in _ONNX_DOMAINS:
+            return None
+        p1, p2 = _perm(self.ctx, first), _perm(self.ctx, second)
+        if p1 is None or p2 is None or len(p1) != len(p2):
+            return None
+        composed = [p1[axis] for axis in p2]
+        source = first.input[0]
+        if _is_identity(composed) and self.bypass(second, source):
+            return "removed"
+        # Not the identity, or the pair feeds a graph output that cannot take
+        # over the name of `source`: keep one Transpose reading `source`.
+        second.input[0] = source
+        for attr in second.attribute:
+            if attr.name == "perm":
+                second.attribute.remove(attr)
+                break
+        second.attribute.append(onnx.helper.make_attribute("perm", composed))
+        logger.debug("folded Transpose pair into perm=%s", composed)
+        return "merged"
 
 
 def _content_key(init: onnx.TensorProto) -> tuple[int, tuple[int, ...], bytes]:
@@ -343,8 +370,8 @@ def _merge_duplicate_initializers(graph: onnx.GraphProto, stats: dict[str, int])
             duplicates.append((index, init.name, kept))
     for index, name, kept in reversed(duplicates):
         del graph.initializer[index]
-        rename_uses(graph, name, kept)
         logger.debug("merged initializer %r into %r", name, kept)
+    rename_uses(graph, {name: kept for _, name, kept in duplicates})
     stats["duplicate_initializers"] += len(duplicates)
 
 

@@ -396,3 +396,29 @@ def test_identity_inside_a_branch_is_left_alone() -> None:
     ]
     model = make_model(nodes, [value("x", SHAPE)], [value("y", SHAPE)])
     assert not run_pass(model).modified
+
+
+def test_readers_placed_before_the_renamed_output_are_renamed_too() -> None:
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("Neg", ["a"], ["z"]),  # reads `a` before the Identity that renames it
+        helper.make_node("Identity", ["a"], ["y"]),
+    ]
+    model = make_model(nodes, [value("x", SHAPE)], [value("y", SHAPE), value("z", SHAPE)])
+    result = run_pass(model)
+    assert op_types(result.model) == ["Relu", "Neg"]
+    assert list(result.model.graph.node[1].input) == ["y"]
+    assert_same_outputs(model, result.model, FEED)
+
+
+def test_long_chain_collapses_in_one_sweep() -> None:
+    nodes, previous = [], "x"
+    for i in range(400):
+        nodes += [helper.make_node("Identity", [previous], [f"i{i}"]), helper.make_node("Relu", [f"i{i}"], [f"r{i}"])]
+        previous = f"r{i}"
+    nodes.append(helper.make_node("Identity", [previous], ["y"]))
+    model = make_model(nodes, [value("x", SHAPE)], [value("y", SHAPE)])
+    result = run_pass(model)
+    assert op_types(result.model) == ["Relu"] * 400
+    assert result.stats["identity"] == 401
+    assert_same_outputs(model, result.model, FEED)
