@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
-from .graph import TensorInfo, attribute, infer_tensor_info
+from .graph import TensorInfo, attribute, infer_tensor_info, set_dims
 from .model_io import iter_tensors
 
 __all__ = ["FlopCount", "GraphStats", "count_flops", "graph_stats", "parameter_bytes"]
@@ -186,12 +186,8 @@ def _with_input_shapes(model: onnx.ModelProto, input_shapes: Mapping[str, Sequen
     shaped.CopyFrom(model)
     for value in shaped.graph.input:
         shape = input_shapes.get(value.name)
-        if shape is None or not value.type.HasField("tensor_type"):
-            continue
-        dims = value.type.tensor_type.shape.dim
-        del dims[:]
-        for size in shape:
-            dims.add().dim_value = int(size)
+        if shape is not None and value.type.HasField("tensor_type"):
+            set_dims(value, shape)
     return shaped
 
 

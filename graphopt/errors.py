@@ -8,6 +8,8 @@ code 2; anything else reaching the CLI is a bug in graphopt.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "BackendUnavailableError",
     "GraphoptError",
@@ -16,7 +18,21 @@ __all__ = [
     "PassFailedError",
     "ShapeSpecError",
     "UnknownPassError",
+    "first_line",
 ]
+
+
+def first_line(error: BaseException) -> str:
+    """The first meaningful line of an exception's text, for a one-sentence message.
+
+    ONNX's ``[ShapeInferenceError]`` tags are dropped and its
+    ``(op_type:Conv, node name: c1):`` prefixes read ``Conv node 'c1':``.
+    """
+    text = re.sub(r"\[[A-Za-z]*Error\]\s*|Inference error\(s\):\s*", "", str(error))
+    text = re.sub(r"\(op_type:(\w+), node name: ([^)]*)\):", r"\1 node '\2':", text)
+    text = re.sub(r"\(op_type:(\w+)\):", r"\1 node:", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0].rstrip(".") if lines else type(error).__name__
 
 
 class GraphoptError(Exception):

@@ -10,7 +10,7 @@ types and shapes, and renaming a value everywhere it is used.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,11 +22,13 @@ __all__ = [
     "attribute",
     "constant_value",
     "consumers",
+    "declared_dims",
     "graph_output_names",
     "infer_tensor_info",
     "producers",
     "rename_uses",
     "resolve",
+    "set_dims",
     "subgraph_inputs",
 ]
 
@@ -140,21 +142,33 @@ class TensorInfo:
         return tuple(int(d) for d in self.shape)  # type: ignore[arg-type]
 
 
-def _info(value: onnx.ValueInfoProto) -> TensorInfo | None:
-    if not value.type.HasField("tensor_type"):
-        return None
+def declared_dims(value: onnx.ValueInfoProto) -> list[int | str | None] | None:
+    """A value's declared dimensions (int, symbol name or ``None``); ``None`` when its rank is unknown."""
     tensor_type = value.type.tensor_type
     if not tensor_type.HasField("shape"):
-        return TensorInfo(tensor_type.elem_type, None)
+        return None
     dims: list[int | str | None] = []
     for dim in tensor_type.shape.dim:
         if dim.HasField("dim_value"):
             dims.append(dim.dim_value)
-        elif dim.HasField("dim_param"):
-            dims.append(dim.dim_param)
         else:
-            dims.append(None)
-    return TensorInfo(tensor_type.elem_type, tuple(dims))
+            dims.append(dim.dim_param or None)
+    return dims
+
+
+def set_dims(value: onnx.ValueInfoProto, shape: Sequence[int]) -> None:
+    """Declares a static shape on a tensor value."""
+    shape_proto = value.type.tensor_type.shape
+    shape_proto.ClearField("dim")
+    for size in shape:
+        shape_proto.dim.add().dim_value = int(size)
+
+
+def _info(value: onnx.ValueInfoProto) -> TensorInfo | None:
+    if not value.type.HasField("tensor_type"):
+        return None
+    dims = declared_dims(value)
+    return TensorInfo(value.type.tensor_type.elem_type, None if dims is None else tuple(dims))
 
 
 def infer_tensor_info(model: onnx.ModelProto) -> dict[str, TensorInfo]:

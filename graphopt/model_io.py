@@ -26,7 +26,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import external_data_helper
 
-from .errors import ModelLoadError, ModelSaveError
+from .errors import ModelLoadError, ModelSaveError, first_line
 
 __all__ = [
     "OutputStage",
@@ -43,12 +43,6 @@ logger = logging.getLogger(__name__)
 # go to an external data file beside the model.
 _EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 _MIN_OPSET = 7
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    line = text[0].strip() if text else type(error).__name__
-    return line.rstrip(".")
 
 
 def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
@@ -112,7 +106,7 @@ def check_model(model: onnx.ModelProto, origin: str = "the model") -> None:
                 onnx.save_model(model, tmp_path, save_as_external_data=True, location="model.onnx.data")
                 onnx.checker.check_model(str(tmp_path), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
-        raise ModelLoadError(f"{origin} fails the ONNX checker: {_first_line(error)}") from error
+        raise ModelLoadError(f"{origin} fails the ONNX checker: {first_line(error)}") from error
 
 
 def _check_opsets(model: onnx.ModelProto, path: Path) -> None:
@@ -162,7 +156,7 @@ def load_model(path: str | os.PathLike[str], *, check: bool = True) -> onnx.Mode
     try:
         external_data_helper.load_external_data_for_model(model, str(path.parent))
     except (OSError, ValueError) as error:
-        raise ModelLoadError(f"{path}: its external data cannot be read: {_first_line(error)}") from error
+        raise ModelLoadError(f"{path}: its external data cannot be read: {first_line(error)}") from error
     if check:
         check_model(model, origin=str(path))
     return model
@@ -212,7 +206,7 @@ class OutputStage:
                 self.path(data_name)
                 onnx.save_model(model, target, save_as_external_data=True, location=data_name)
         except (OSError, ValueError) as error:
-            raise ModelSaveError(f"cannot write {self.destination / name}: {_first_line(error)}") from error
+            raise ModelSaveError(f"cannot write {self.destination / name}: {first_line(error)}") from error
 
     def commit(self) -> list[Path]:
         """Moves every staged file into the destination directory; returns their final paths."""

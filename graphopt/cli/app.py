@@ -20,12 +20,12 @@ from .. import __version__
 from ..analysis import graph_stats
 from ..api import optimize as optimize_model
 from ..backends import BACKENDS, BuildOptions, get_backend
-from ..errors import GraphoptError, ShapeSpecError
+from ..errors import GraphoptError
 from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
 from ..options import VerifyOptions
 from ..passes import DEFAULT_PASSES, PASSES
-from ..passes.static_shapes import parse_input_shape
+from ..passes.static_shapes import check_input_names, parse_input_shape
 from ..report import BackendResult
 from ..verify import concrete_input_shapes, graph_inputs, random_inputs
 
@@ -195,11 +195,7 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
     """Show MODEL's inputs, outputs, op histogram, FLOPs and parameters."""
     shapes = dict(parse_input_shape(text) for text in input_shapes)
     model = load_model(model_path)
-    names = [v.name for v in graph_inputs(model)]
-    for name in shapes:
-        if name not in names:
-            raise ShapeSpecError(f"input shape given for '{name}', which is not an input of {model_path}; "
-                                 f"its inputs are: {', '.join(names)}")
+    check_input_names(model, shapes)
     infos = infer_tensor_info(model)
     stats = graph_stats(model, shapes)
 

@@ -16,17 +16,17 @@ import io
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import onnx
 
-from ..errors import ShapeSpecError
-from ..graph import attribute, constant_value, infer_tensor_info
+from ..errors import ShapeSpecError, first_line
+from ..graph import attribute, constant_value, declared_dims, infer_tensor_info, set_dims
 from ..options import OptimizeOptions
 from ..verify import graph_inputs
 from .base import Pass, PassResult
 
-__all__ = ["PinStaticShapesPass", "parse_input_shape"]
+__all__ = ["PinStaticShapesPass", "check_input_names", "parse_input_shape"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,34 +55,15 @@ def _format_dims(dims: Sequence[int | str | None]) -> str:
     return "x".join("?" if d is None else str(d) for d in dims)
 
 
-def _declared_dims(value: onnx.ValueInfoProto) -> list[int | str | None] | None:
-    """The declared dimensions of a graph input, or ``None`` when its rank is unknown."""
-    tensor_type = value.type.tensor_type
-    if not tensor_type.HasField("shape"):
-        return None
-    dims: list[int | str | None] = []
-    for dim in tensor_type.shape.dim:
-        if dim.HasField("dim_value"):
-            dims.append(dim.dim_value)
-        else:
-            dims.append(dim.dim_param or None)
-    return dims
-
-
-def _set_dims(value: onnx.ValueInfoProto, shape: Sequence[int]) -> None:
-    shape_proto = value.type.tensor_type.shape
-    shape_proto.ClearField("dim")
-    for size in shape:
-        shape_proto.dim.add().dim_value = size
-
-
-def _first_line(error: BaseException) -> str:
-    """The first meaningful line of an error, without ONNX's ``[ShapeInferenceError]`` tags."""
-    text = re.sub(r"\[[A-Za-z]*Error\]\s*|Inference error\(s\):\s*", "", str(error))
-    text = re.sub(r"\(op_type:(\w+), node name: ([^)]*)\):", r"\1 node '\2':", text)
-    text = re.sub(r"\(op_type:(\w+)\):", r"\1 node:", text)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+def check_input_names(model: onnx.ModelProto, names: Iterable[str]) -> None:
+    """Raises :class:`ShapeSpecError` for the first name that is not a graph input."""
+    inputs = [value.name for value in graph_inputs(model)]
+    for name in names:
+        if name not in inputs:
+            raise ShapeSpecError(
+                f"input shape given for '{name}', which is not an input of the graph; "
+                f"its inputs are: {', '.join(inputs) or '(none)'}"
+            )
 
 
 def _describe(shapes: Mapping[str, Sequence[int]]) -> str:
@@ -149,11 +130,11 @@ class PinStaticShapesPass(Pass):
         for value in graph_inputs(model):
             if value.name not in shapes:
                 continue
-            declared = _declared_dims(value)
+            declared = declared_dims(value)
             dynamic = len(shapes[value.name]) if declared is None else sum(not isinstance(d, int) for d in declared)
             if dynamic:
                 pinned_dims += dynamic
-                _set_dims(value, shapes[value.name])
+                set_dims(value, shapes[value.name])
 
         folded_nodes = _fold_constants(model, shapes)
         _store_inferred_shapes(model, shapes)
@@ -173,13 +154,7 @@ class PinStaticShapesPass(Pass):
                 an input with a dynamic dimension has no given shape.
         """
         inputs = graph_inputs(model)
-        names = [value.name for value in inputs]
-        for name in self.input_shapes:
-            if name not in names:
-                raise ShapeSpecError(
-                    f"input shape given for '{name}', which is not an input of the graph; "
-                    f"its inputs are: {', '.join(names) or '(none)'}"
-                )
+        check_input_names(model, self.input_shapes)
 
         shapes: dict[str, tuple[int, ...]] = {}
         for value in inputs:
@@ -187,7 +162,7 @@ class PinStaticShapesPass(Pass):
                 if value.name in self.input_shapes:
                     raise ShapeSpecError(f"input shape given for '{value.name}', which is not a tensor input")
                 continue
-            declared = _declared_dims(value)
+            declared = declared_dims(value)
             given = self.input_shapes.get(value.name)
             if given is None:
                 if declared is None or not all(isinstance(d, int) for d in declared):
@@ -252,7 +227,7 @@ def _fold_constants(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]
     try:
         simplified = _simplify(model, shapes)
     except Exception as error:  # onnxsim raises anything from RuntimeError to checker errors
-        raise _contradiction(shapes, _first_line(error)) from error
+        raise _contradiction(shapes, first_line(error)) from error
 
     folded = len(model.graph.node) - len(simplified.graph.node)
     if folded <= 0:
@@ -287,7 +262,7 @@ def _store_inferred_shapes(model: onnx.ModelProto, shapes: Mapping[str, tuple[in
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as error:
-        raise _contradiction(shapes, _first_line(error)) from error
+        raise _contradiction(shapes, first_line(error)) from error
 
     graph = model.graph
     known = {v.name: v for v in inferred.graph.value_info}
@@ -297,10 +272,10 @@ def _store_inferred_shapes(model: onnx.ModelProto, shapes: Mapping[str, tuple[in
     graph.value_info.extend(known[name] for name in values if name in known)
 
     for value, found in zip(graph.output, inferred.graph.output, strict=True):
-        dims = _declared_dims(found)
+        dims = declared_dims(found)
         if dims is not None and all(isinstance(d, int) for d in dims):
             value.type.tensor_type.elem_type = found.type.tensor_type.elem_type
-            _set_dims(value, dims)  # type: ignore[arg-type]
+            set_dims(value, dims)  # type: ignore[arg-type]
 
 
 def _check_fits(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> None:
