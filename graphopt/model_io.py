@@ -95,6 +95,17 @@ def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
             raise ModelLoadError(f"{path}: external data file '{location}' of tensor '{tensor.name}' is missing")
 
 
+def _save_with_external_data(model: onnx.ModelProto, path: Path, location: str) -> None:
+    """Saves weights to ``location`` beside ``path``; ``model`` itself is left as it is.
+
+    ``onnx.save_model(..., save_as_external_data=True)`` rewrites the proto it
+    is given to point at the file, so it gets a copy.
+    """
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    onnx.save_model(copy, path, save_as_external_data=True, location=location, size_threshold=1024)
+
+
 def check_model(model: onnx.ModelProto, origin: str = "the model") -> None:
     """Runs ``onnx.checker`` with ``full_check=True``; raises :class:`ModelLoadError`."""
     try:
@@ -103,7 +114,7 @@ def check_model(model: onnx.ModelProto, origin: str = "the model") -> None:
         else:
             with tempfile.TemporaryDirectory(prefix="graphopt-check-") as tmp:
                 tmp_path = Path(tmp) / "model.onnx"
-                onnx.save_model(model, tmp_path, save_as_external_data=True, location="model.onnx.data")
+                _save_with_external_data(model, tmp_path, "model.onnx.data")
                 onnx.checker.check_model(str(tmp_path), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
         raise ModelLoadError(f"{origin} fails the ONNX checker: {first_line(error)}") from error
@@ -204,7 +215,7 @@ class OutputStage:
             else:
                 data_name = f"{name}.data"
                 self.path(data_name)
-                onnx.save_model(model, target, save_as_external_data=True, location=data_name)
+                _save_with_external_data(model, target, data_name)
         except (OSError, ValueError) as error:
             raise ModelSaveError(f"cannot write {self.destination / name}: {first_line(error)}") from error
 

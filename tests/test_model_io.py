@@ -140,3 +140,19 @@ def test_save_replaces_atomically(tmp_path: Path, relu_model: onnx.ModelProto) -
     save_model(relu_model, path)
     assert load_model(path) == relu_model
     assert os.stat(path).st_ino != inode_before  # replaced by rename, not rewritten in place
+
+
+def test_large_models_are_saved_with_external_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphopt.model_io as model_io
+
+    monkeypatch.setattr(model_io, "_EXTERNAL_DATA_THRESHOLD", 1024)  # stand-in for protobuf's 2 GiB limit
+    weights = tensor("w", np.arange(1, 4097, dtype=np.float32).reshape(1, 4096))
+    model = make_model([helper.make_node("Add", ["x", "w"], ["y"])], [value("x", [1, 4096])],
+                       [value("y", [1, 4096])], [weights])
+    snapshot = model.SerializeToString()
+    save_model(model, tmp_path / "big.onnx")
+    assert model.SerializeToString() == snapshot
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.onnx", "big.onnx.data"]
+    assert (tmp_path / "big.onnx").stat().st_size < 1024
+    loaded = load_model(tmp_path / "big.onnx")  # the checker runs through a file too
+    assert loaded.graph.initializer[0].raw_data == weights.raw_data
