@@ -110,7 +110,7 @@ def _node_flops(node: onnx.NodeProto, shapes: Mapping[str, tuple[int, ...] | Non
         return 2 * out * a[-1]
     if op in _POOL:
         kernel = attribute(node, "kernel_shape")
-        return None if out is None or kernel is None else out * math.prod(kernel)  # type: ignore[arg-type]
+        return None if out is None or kernel is None else out * math.prod(kernel)
     if op in _GLOBAL_POOL or op in _REDUCE:
         return _numel(inputs[0])
     if op in _ELEMENTWISE:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-def attribute(node: onnx.NodeProto, name: str, default: object = None) -> object:
+def attribute(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
     """The value of a node attribute, or ``default`` when absent."""
     for attr in node.attribute:
         if attr.name == name:

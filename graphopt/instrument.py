@@ -52,7 +52,7 @@ class PassRecord:
     status: str = "unchanged"
     modified: bool = False
     wall_ms: float = 0.0
-    stats: dict[str, int | float] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)
     nodes_before: int | None = None
     nodes_after: int | None = None
     op_delta: dict[str, int] = field(default_factory=dict)

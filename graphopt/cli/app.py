@@ -210,7 +210,7 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
             })
         return out
 
-    data = {
+    data: dict[str, Any] = {
         "path": str(model_path),
         "ir_version": model.ir_version,
         "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},

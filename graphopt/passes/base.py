@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -29,7 +30,7 @@ class PassResult:
 
     model: onnx.ModelProto
     modified: bool
-    stats: dict[str, int | float] = field(default_factory=dict)
+    stats: Mapping[str, float] = field(default_factory=dict)
 
 
 class Pass(abc.ABC):

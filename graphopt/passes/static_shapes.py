@@ -317,7 +317,7 @@ def _check_fits(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -
             weight = static(node.input[1])
             if weight is None:
                 continue
-            group = int(attribute(node, "group", 1))  # type: ignore[arg-type]
+            group = int(attribute(node, "group", 1))
             channels = weight[1] * group if node.op_type == "Conv" else weight[0]
             if data[1] != channels:
                 raise _contradiction(
