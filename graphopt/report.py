@@ -172,6 +172,10 @@ class Report:
         for r in self.passes:
             if r.message:
                 lines.append(f"{r.name}: {r.message}")
+            elif r.stats and any(r.stats.values()):
+                counts = ", ".join(f"{key} {value:g}" for key, value in r.stats.items() if value)
+                ops = ", ".join(f"{op} {n:+d}" for op, n in r.op_delta.items())
+                lines.append(f"{r.name}: {counts}" + (f" (ops {ops})" if ops else ""))
         if self.backend:
             b = self.backend
             lines.append(f"backend: {b.name} ({b.runtime_version}, {', '.join(b.providers)}) → {b.artifact}")
@@ -206,4 +210,4 @@ class Report:
         table.add_row(*self._total_row(), style="bold")
         console.print(table)
         for line in self._summary_lines():
-            console.print(line, highlight=False, markup=False)
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
