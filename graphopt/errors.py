@@ -16,6 +16,7 @@ __all__ = [
     "ModelLoadError",
     "ModelSaveError",
     "PassFailedError",
+    "RuntimeRunError",
     "ShapeSpecError",
     "UnknownPassError",
     "first_line",
@@ -66,6 +67,10 @@ class PassFailedError(GraphoptError):
         super().__init__(f"pass '{pass_name}' was rolled back: {reason}")
         self.pass_name = pass_name
         self.reason = reason
+
+
+class RuntimeRunError(GraphoptError):
+    """A runtime (onnxruntime, TensorRT) cannot load or run a model."""
 
 
 class BackendUnavailableError(GraphoptError):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import onnx
 
-from .errors import GraphoptError, ModelLoadError, PassFailedError
+from .errors import GraphoptError, ModelLoadError, PassFailedError, RuntimeRunError
 from .instrument import GraphStatsInstrumentation, PassInstrumentation, PassRecord, TimingInstrumentation
 from .model_io import check_model
 from .options import OptimizeOptions
@@ -41,16 +41,21 @@ class _Verifier:
         self.feeds = [
             random_inputs(model, shapes, seed=options.verify.seed + i) for i in range(options.verify.samples)
         ]
-        self.reference = [self._run(model, feeds) for feeds in self.feeds]
+        # The input model must run, or nothing can be verified against it.
+        self.reference = [self._run(model, feeds, "the input model (for --verify)") for feeds in self.feeds]
 
     @staticmethod
-    def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:
         names = {v.name for v in model.graph.input}
-        return run_onnxruntime(model, {k: v for k, v in feeds.items() if k in names})
+        return run_onnxruntime(model, {k: v for k, v in feeds.items() if k in names}, what=what)
 
     def check(self, model: onnx.ModelProto) -> tuple[dict[str, OutputError], list[dict[str, np.ndarray]]]:
-        """Worst error per output over all samples, and the new outputs."""
-        outputs = [self._run(model, feeds) for feeds in self.feeds]
+        """Worst error per output over all samples, and the new outputs.
+
+        Raises:
+            RuntimeRunError: onnxruntime cannot load or run ``model``.
+        """
+        outputs = [self._run(model, feeds, "its output") for feeds in self.feeds]
         worst: dict[str, OutputError] = {}
         for ref, new in zip(self.reference, outputs, strict=True):
             for name, err in compare_outputs(ref, new, rtol=self.tolerance.rtol, atol=self.tolerance.atol).items():
@@ -131,7 +136,10 @@ class Pipeline:
             record.checks = False
             return self._roll_back(record, model, str(error))
         if verifier is not None:
-            errors, outputs = verifier.check(result.model)
+            try:
+                errors, outputs = verifier.check(result.model)
+            except RuntimeRunError as error:
+                return self._roll_back(record, model, str(error))
             record.output_errors = errors
             bad = [name for name, err in errors.items() if not err.within_tolerance]
             if bad:

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
+from .backends.onnxruntime import create_session, run_session
 from .errors import GraphoptError, ShapeSpecError
 from .graph import infer_tensor_info
 
@@ -90,18 +90,15 @@ def random_inputs(
     return feeds
 
 
-def _session(model: onnx.ModelProto) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+def run_onnxruntime(
+    model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, what: str = "the model"
+) -> dict[str, np.ndarray]:
+    """Runs ``model`` once on CPU and returns its outputs by name.
 
-
-def run_onnxruntime(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Runs ``model`` once on CPU and returns its outputs by name."""
-    session = _session(model)
-    names = [o.name for o in session.get_outputs()]
-    values = session.run(names, dict(feeds))
-    return dict(zip(names, values, strict=True))
+    Raises:
+        RuntimeRunError: onnxruntime cannot load or run the model.
+    """
+    return run_session(create_session(model, what=what), feeds, what=what)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from graphopt import OptimizeOptions, Pass, PassFailedError, PassResult, Pipeline, VerifyOptions
+from graphopt import GraphoptError, OptimizeOptions, Pass, PassFailedError, PassResult, Pipeline, VerifyOptions
 from graphopt.instrument import PassInstrumentation, PassRecord
 from tests.conftest import make_model, op_types, value
 
@@ -138,3 +138,26 @@ def test_report_json_and_markdown() -> None:
     assert sum(p["share"] for p in data["passes"]) == pytest.approx(1.0)
     markdown = report.to_markdown()
     assert "| fuse | modified |" in markdown and "| total |" in markdown
+
+
+def _to_custom_op(model: onnx.ModelProto) -> None:
+    # Valid ONNX (the checker does not know custom domains) that onnxruntime cannot load.
+    model.graph.node[1].domain = "com.example"
+    model.graph.node[1].op_type = "Mystery"
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+
+
+def test_output_onnxruntime_cannot_load_is_rolled_back() -> None:
+    options = OptimizeOptions(verify=VerifyOptions(), keep_going=True)
+    model, report = Pipeline([_Rewrite("custom", _to_custom_op)], options=options).run(_relu_relu())
+    (record,) = report.passes
+    assert record.status == "rolled_back" and record.checks is True
+    assert (record.message or "").startswith("onnxruntime cannot load its output:")
+    assert model == _relu_relu()
+
+
+def test_input_onnxruntime_cannot_run_is_an_input_error() -> None:
+    model = _relu_relu()
+    _to_custom_op(model)
+    with pytest.raises(GraphoptError, match=r"cannot load the input model \(for --verify\)"):
+        Pipeline([], options=OptimizeOptions(verify=VerifyOptions())).run(model)

@@ -9,11 +9,41 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ..errors import RuntimeRunError, first_line
 from .base import Artifact, Backend, BuildOptions, LatencyStats, measure_latency
 
-__all__ = ["OnnxRuntimeBackend"]
+__all__ = ["OnnxRuntimeBackend", "create_session", "run_session"]
 
 logger = logging.getLogger(__name__)
+
+
+def create_session(
+    model: onnx.ModelProto,
+    *,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+    intra_op_threads: int = 0,
+    what: str = "the model",
+) -> ort.InferenceSession:
+    """An inference session for ``model``; a model onnxruntime rejects is a :class:`RuntimeRunError`."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = intra_op_threads
+    try:
+        return ort.InferenceSession(model.SerializeToString(), options, providers=list(providers))
+    except Exception as error:  # onnxruntime raises its own pybind exception types
+        raise RuntimeRunError(f"onnxruntime cannot load {what}: {first_line(error)}") from error
+
+
+def run_session(
+    session: ort.InferenceSession, feeds: Mapping[str, np.ndarray], *, what: str = "the model"
+) -> dict[str, np.ndarray]:
+    """Runs ``session`` once; returns outputs by name. Failures are a :class:`RuntimeRunError`."""
+    names = [o.name for o in session.get_outputs()]
+    try:
+        values = session.run(names, dict(feeds))
+    except Exception as error:  # onnxruntime raises its own pybind exception types
+        raise RuntimeRunError(f"onnxruntime cannot run {what}: {first_line(error)}") from error
+    return dict(zip(names, values, strict=True))
 
 
 class OnnxRuntimeBackend(Backend):
@@ -39,16 +69,14 @@ class OnnxRuntimeBackend(Backend):
             runtime_version=f"onnxruntime {ort.__version__}",
         )
 
-    def session(self, model: onnx.ModelProto) -> ort.InferenceSession:
-        session_options = ort.SessionOptions()
-        session_options.log_severity_level = 3
-        session_options.intra_op_num_threads = self.intra_op_threads
-        return ort.InferenceSession(model.SerializeToString(), session_options, providers=list(self.providers))
-
     def benchmark(
         self, artifact: Artifact, inputs: Mapping[str, np.ndarray], *, warmup: int = 5, repeats: int = 30
     ) -> LatencyStats:
-        session = self.session(artifact.model)
+        what = f"the model for {artifact.file_name}"
+        session = create_session(
+            artifact.model, providers=self.providers, intra_op_threads=self.intra_op_threads, what=what
+        )
         names = {i.name for i in session.get_inputs()}
         feeds = {k: v for k, v in inputs.items() if k in names}
+        run_session(session, feeds, what=what)  # fail with a sentence, not inside the timing loop
         return measure_latency(lambda: session.run(None, feeds), warmup=warmup, repeats=repeats)
