@@ -24,7 +24,7 @@ from ..errors import GraphoptError
 from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
 from ..options import VerifyOptions
-from ..passes import DEFAULT_PASSES, PASSES
+from ..passes import DEFAULT_PASSES, PASSES, select_passes
 from ..passes.static_shapes import check_input_names, parse_input_shape
 from ..report import BackendResult
 from ..verify import concrete_input_shapes, graph_inputs, random_inputs
@@ -73,10 +73,6 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()
-
-
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -116,13 +112,9 @@ def optimize(
     report_json: Path | None,
 ) -> None:
     """Optimize MODEL and write it, with a per-pass report, into OUTDIR."""
-    from ..passes import build_passes
-
     shapes = dict(parse_input_shape(text) for text in input_shapes)
-    pass_names = _split_names(passes) or None
-    skip_names = _split_names(skip)
-    # Resolve names before any work, so that a typo costs nothing.
-    build_passes(pass_names, skip=skip_names)
+    # Names are checked before any work, so that a typo costs nothing.
+    pass_list = select_passes(_split_names(passes) or None, skip=_split_names(skip))
     target = get_backend(backend)
 
     name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name
@@ -132,7 +124,6 @@ def optimize(
         if out is not None and out.resolve() in protected:
             raise GraphoptError(f"refusing to write {out} over the input model; choose another output path")
 
-    pass_list = [p for p in (pass_names or DEFAULT_PASSES) if p not in skip_names]
     optimized, report = optimize_model(
         model,
         pass_list,

@@ -24,6 +24,7 @@ __all__ = [
     "RemoveRedundantNodesPass",
     "build_passes",
     "get_pass_class",
+    "select_passes",
 ]
 
 PASSES: dict[str, type[Pass]] = {
@@ -53,13 +54,22 @@ def get_pass_class(name: str) -> type[Pass]:
         ) from None
 
 
+def select_passes(names: Sequence[str] | None = None, *, skip: Iterable[str] = ()) -> list[str]:
+    """The registered names ``names`` (default :data:`DEFAULT_PASSES`) minus ``skip``, all checked.
+
+    Raises:
+        UnknownPassError: for the first name, in either list, that is not registered.
+    """
+    skip = list(skip)
+    chosen = [name for name in (DEFAULT_PASSES if names is None else names) if name not in skip]
+    for name in [*skip, *chosen]:
+        get_pass_class(name)
+    return chosen
+
+
 def build_passes(
     names: Sequence[str] | None = None, *, skip: Iterable[str] = (), options: OptimizeOptions | None = None
 ) -> list[Pass]:
     """Pass objects for ``names`` (default :data:`DEFAULT_PASSES`) minus ``skip``, built from ``options``."""
     options = options or OptimizeOptions()
-    skip = list(skip)
-    for name in skip:
-        get_pass_class(name)
-    chosen = [name for name in (DEFAULT_PASSES if names is None else names) if name not in skip]
-    return [get_pass_class(name).from_options(options) for name in chosen]
+    return [get_pass_class(name).from_options(options) for name in select_passes(names, skip=skip)]
