@@ -25,9 +25,9 @@ from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
 from ..options import VerifyOptions
 from ..passes import DEFAULT_PASSES, PASSES, select_passes
-from ..passes.static_shapes import check_input_names, parse_input_shape
+from ..passes.static_shapes import parse_input_shape
 from ..report import BackendResult
-from ..verify import concrete_input_shapes, graph_inputs, random_inputs
+from ..verify import check_input_names, concrete_input_shapes, graph_inputs, random_inputs
 
 __all__ = ["cli", "main"]
 

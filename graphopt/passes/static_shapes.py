@@ -16,17 +16,17 @@ import io
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import onnx
 
 from ..errors import ShapeSpecError, first_line
 from ..graph import attribute, constant_value, declared_dims, infer_tensor_info, set_dims
 from ..options import OptimizeOptions
-from ..verify import graph_inputs
+from ..verify import concrete_input_shapes, format_dims, graph_inputs
 from .base import Pass, PassResult
 
-__all__ = ["PinStaticShapesPass", "check_input_names", "parse_input_shape"]
+__all__ = ["PinStaticShapesPass", "parse_input_shape"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,23 +51,8 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     return name, shape
 
 
-def _format_dims(dims: Sequence[int | str | None]) -> str:
-    return "x".join("?" if d is None else str(d) for d in dims)
-
-
-def check_input_names(model: onnx.ModelProto, names: Iterable[str]) -> None:
-    """Raises :class:`ShapeSpecError` for the first name that is not a graph input."""
-    inputs = [value.name for value in graph_inputs(model)]
-    for name in names:
-        if name not in inputs:
-            raise ShapeSpecError(
-                f"input shape given for '{name}', which is not an input of the graph; "
-                f"its inputs are: {', '.join(inputs) or '(none)'}"
-            )
-
-
 def _describe(shapes: Mapping[str, Sequence[int]]) -> str:
-    listed = ", ".join(f"{name}:{_format_dims(dims)}" for name, dims in shapes.items())
+    listed = ", ".join(f"{name}:{format_dims(dims)}" for name, dims in shapes.items())
     return f"input shape{'s' if len(shapes) > 1 else ''} {listed}" if shapes else "a graph without inputs"
 
 
@@ -114,7 +99,7 @@ class PinStaticShapesPass(Pass):
         self.input_shapes = {name: tuple(int(d) for d in dims) for name, dims in (input_shapes or {}).items()}
         for name, dims in self.input_shapes.items():
             if any(d <= 0 for d in dims):
-                raise ShapeSpecError(f"input shape {name}:{_format_dims(dims)}: dimensions must be positive integers")
+                raise ShapeSpecError(f"input shape {name}:{format_dims(dims)}: dimensions must be positive integers")
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> PinStaticShapesPass:
@@ -125,7 +110,7 @@ class PinStaticShapesPass(Pass):
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         before = _fingerprint(model.graph)
-        shapes = self._resolve_shapes(model)
+        shapes = concrete_input_shapes(model, self.input_shapes)
         pinned_dims = 0
         for value in graph_inputs(model):
             if value.name not in shapes:
@@ -145,53 +130,6 @@ class PinStaticShapesPass(Pass):
         stats = {"pinned_dims": pinned_dims, "folded_nodes": folded_nodes}
         logger.debug("pinned %s: %s", _describe(shapes), stats)
         return PassResult(model, modified, stats)
-
-    def _resolve_shapes(self, model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
-        """The concrete shape of every tensor input, checked against what the graph declares.
-
-        Raises:
-            ShapeSpecError: a given shape names no input or contradicts the graph, or
-                an input with a dynamic dimension has no given shape.
-        """
-        inputs = graph_inputs(model)
-        check_input_names(model, self.input_shapes)
-
-        shapes: dict[str, tuple[int, ...]] = {}
-        for value in inputs:
-            if not value.type.HasField("tensor_type"):
-                if value.name in self.input_shapes:
-                    raise ShapeSpecError(f"input shape given for '{value.name}', which is not a tensor input")
-                continue
-            declared = declared_dims(value)
-            given = self.input_shapes.get(value.name)
-            if given is None:
-                if declared is None or not all(isinstance(d, int) for d in declared):
-                    example = (
-                        "DxDx..."
-                        if declared is None
-                        else _format_dims([d if isinstance(d, int) else "D" for d in declared])
-                    )
-                    shown = "unknown rank" if declared is None else _format_dims(declared)
-                    raise ShapeSpecError(
-                        f"input '{value.name}' has a dynamic shape ({shown}); give its concrete shape with "
-                        f"--input-shape {value.name}:{example}"
-                    )
-                shapes[value.name] = tuple(declared)  # type: ignore[arg-type]
-                continue
-            if declared is not None:
-                if len(given) != len(declared):
-                    raise ShapeSpecError(
-                        f"input shape {value.name}:{_format_dims(given)} has rank {len(given)}, but input "
-                        f"'{value.name}' of the graph has rank {len(declared)} ({_format_dims(declared)})"
-                    )
-                for axis, (want, have) in enumerate(zip(declared, given, strict=True)):
-                    if isinstance(want, int) and want != have:
-                        raise ShapeSpecError(
-                            f"input shape {value.name}:{_format_dims(given)} contradicts the graph, whose input "
-                            f"'{value.name}' is {_format_dims(declared)}: dimension {axis} must be {want}, not {have}"
-                        )
-            shapes[value.name] = given
-        return shapes
 
 
 def _simplify(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> onnx.ModelProto:
@@ -310,8 +248,8 @@ def _check_fits(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -
             if not fits:
                 raise _contradiction(
                     shapes,
-                    f"{label} cannot reshape a {_format_dims(data)} tensor ({size} elements) "
-                    f"to {_format_dims(target_dims)}",
+                    f"{label} cannot reshape a {format_dims(data)} tensor ({size} elements) "
+                    f"to {format_dims(target_dims)}",
                 )
         elif node.op_type in ("Conv", "ConvTranspose") and len(data) >= 2:
             weight = static(node.input[1])
@@ -321,13 +259,13 @@ def _check_fits(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -
             channels = weight[1] * group if node.op_type == "Conv" else weight[0]
             if data[1] != channels:
                 raise _contradiction(
-                    shapes, f"{label} takes {channels} input channels, but gets a {_format_dims(data)} tensor"
+                    shapes, f"{label} takes {channels} input channels, but gets a {format_dims(data)} tensor"
                 )
 
     for value in graph.output:
         info = infos.get(value.name)
         if info is None or info.static_shape is None:
-            shown = "unknown" if info is None or info.shape is None else _format_dims(info.shape)
+            shown = "unknown" if info is None or info.shape is None else format_dims(info.shape)
             raise ShapeSpecError(
                 f"with {_describe(shapes)}, output '{value.name}' still has a dynamic shape ({shown}): "
                 "it depends on data, not only on the input shapes"
