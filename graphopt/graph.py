@@ -3,7 +3,7 @@
 graphopt passes work on ``onnx.ModelProto`` directly: it is what the checker,
 shape inference, onnxsim, onnxruntime and TensorRT's parser all take, so a
 pipeline converts nothing between passes. These helpers give the few views
-passes need: who produces and who consumes a value, constant values, inferred
+passes need: who consumes a value, constant values, inferred
 types and shapes, and renaming a value everywhere it is used.
 """
 
@@ -26,7 +26,6 @@ __all__ = [
     "declared_dims",
     "graph_output_names",
     "infer_tensor_info",
-    "producers",
     "rename_uses",
     "resolve",
     "set_dims",
@@ -40,11 +39,6 @@ def attribute(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
         if attr.name == name:
             return onnx.helper.get_attribute_value(attr)
     return default
-
-
-def producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
-    """Maps each value name to the node that produces it."""
-    return {out: node for node in graph.node for out in node.output if out}
 
 
 def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
