@@ -12,6 +12,7 @@ import re
 
 __all__ = [
     "BackendUnavailableError",
+    "ConfigError",
     "GraphoptError",
     "ModelLoadError",
     "ModelSaveError",
@@ -75,3 +76,7 @@ class RuntimeRunError(GraphoptError):
 
 class BackendUnavailableError(GraphoptError):
     """A backend's runtime is not installed on this machine."""
+
+
+class ConfigError(GraphoptError):
+    """A detector or camera configuration file is missing, malformed or impossible."""

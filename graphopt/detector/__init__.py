@@ -1,0 +1,1 @@
+"""The reference workload: a sliding-window CNN person detector on an image pyramid."""
