@@ -28,6 +28,7 @@ from ..passes import DEFAULT_PASSES, PASSES, select_passes
 from ..passes.static_shapes import parse_input_shape
 from ..report import BackendResult
 from ..verify import check_input_names, concrete_input_shapes, graph_inputs, random_inputs
+from .detector import detect, evaluate
 
 __all__ = ["cli", "main"]
 
@@ -226,6 +227,10 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
     for op, count in sorted(stats.op_histogram.items(), key=lambda kv: (-kv[1], kv[0])):
         flops = stats.flops.by_op.get(op)
         click.echo(f"  {op:<24}{count:>6}" + (f"   {flops} FLOPs" if flops else ""))
+
+
+cli.add_command(detect)
+cli.add_command(evaluate)
 
 
 def main() -> None:

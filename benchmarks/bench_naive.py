@@ -1,0 +1,126 @@
+"""Per-frame latency and FLOPs of the naive detector deployment: the baseline of every ablation.
+
+Runs :class:`graphopt.detector.naive.NaiveDetector` on the first ``--frames``
+synthetic test scenes (rendered before timing starts) and prints the
+machine, the median time per frame and per stage over the frames, the
+boundary traffic per frame, and the FLOPs per frame: the network's at every
+pyramid scale (graphopt's FLOP counter on the model at that input size)
+plus the host-side matrix products of the resizes and the grid resampling.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_naive.py [--frames 30] [--json build/bench_naive.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+from graphopt.analysis import graph_stats
+from graphopt.backends.base import machine_description
+from graphopt.detector.naive import STAGES, NaiveDetector
+from graphopt.detector.scenes import generate_scenes
+from graphopt.detector.spec import load_config
+from graphopt.model_io import load_model
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
+
+
+def host_matmul_flops(spec_frame: tuple[int, int], scaled: tuple[int, int], score_map: tuple[int, int],
+                      grid: tuple[int, int]) -> dict[str, int]:
+    """Multiply-adds (×2) of the host's resize and resampling matrix products for one scale."""
+    height, width = spec_frame
+    rows, cols = scaled
+    map_rows, map_cols = score_map
+    grid_rows, grid_cols = grid
+    resize = 0 if scaled == spec_frame else 2 * 3 * (rows * height * width + rows * width * cols)
+    resample = 2 * (grid_rows * map_rows * map_cols + grid_rows * map_cols * grid_cols)
+    return {"resize": resize, "resample": resample}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=EXAMPLE / "model.onnx")
+    parser.add_argument("--config", type=Path, default=EXAMPLE / "detector.toml")
+    parser.add_argument("--frames", type=int, default=30, help="timed frames (at least 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed frames first")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if args.frames < 20:
+        parser.error("--frames must be at least 20 (the median is over frames)")
+
+    config = load_config(args.config)
+    spec = config.detector
+    model = load_model(args.model)
+    detector = NaiveDetector(model, spec)
+    scenes = list(generate_scenes(config, "test", args.frames + args.warmup))
+
+    flops_by_scale = {}
+    host = {"resize": 0, "resample": 0}
+    for scale in spec.scales:
+        height, width = spec.scaled_frame_shape(scale)
+        stats = graph_stats(model, {"image": (1, 3, height, width)})
+        flops_by_scale[str(scale)] = stats.flops.total
+        extra = host_matmul_flops(
+            (spec.frame_height, spec.frame_width), (height, width), spec.score_map_shape(scale), spec.grid_shape[1:]
+        )
+        for key, value in extra.items():
+            host[key] += value
+    network_flops = sum(flops_by_scale.values())
+
+    for scene in scenes[: args.warmup]:
+        detector.detect(scene.image)
+    totals, stages = [], {stage: [] for stage in STAGES}
+    for scene in scenes[args.warmup :]:
+        start = time.perf_counter()
+        _, times = detector.detect_timed(scene.image)
+        totals.append(time.perf_counter() - start)
+        for stage in STAGES:
+            stages[stage].append(times[stage])
+    traffic = detector.last_traffic
+
+    result = {
+        "machine": machine_description(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+        "model": str(args.model),
+        "frames": len(totals),
+        "median_frame_ms": 1000 * float(np.median(totals)),
+        "p10_frame_ms": 1000 * float(np.percentile(totals, 10)),
+        "p90_frame_ms": 1000 * float(np.percentile(totals, 90)),
+        "median_stage_ms": {stage: 1000 * float(np.median(values)) for stage, values in stages.items()},
+        "network_flops_per_frame": network_flops,
+        "network_flops_by_scale": flops_by_scale,
+        "host_matmul_flops_per_frame": host,
+        "boundary_per_frame": {"inference_calls": traffic.calls, "bytes_in": traffic.bytes_in,
+                               "bytes_out": traffic.bytes_out},
+    }
+    print(f"machine: {result['machine']}")
+    print(f"python {result['python']}, onnxruntime {result['onnxruntime']}, numpy {result['numpy']}")
+    print(f"naive detector, {result['frames']} frames of {spec.frame_width}x{spec.frame_height} "
+          f"(after {args.warmup} warm-up frames):")
+    print(f"  per frame: median {result['median_frame_ms']:.1f} ms "
+          f"(p10 {result['p10_frame_ms']:.1f}, p90 {result['p90_frame_ms']:.1f})")
+    for stage, ms in result["median_stage_ms"].items():
+        print(f"    {stage:<11}{ms:8.1f} ms")
+    print(f"  FLOPs per frame: network {network_flops / 1e9:.2f} G "
+          f"({', '.join(f'scale {s}: {f / 1e9:.2f} G' for s, f in flops_by_scale.items())}); "
+          f"host matrix products {sum(host.values()) / 1e9:.2f} G (resize {host['resize'] / 1e9:.2f} G, "
+          f"resample {host['resample'] / 1e9:.3f} G)")
+    print(f"  boundary per frame: {traffic.calls} inference calls, {traffic.bytes_in / 1e6:.2f} MB in, "
+          f"{traffic.bytes_out / 1e6:.3f} MB out")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

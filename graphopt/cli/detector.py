@@ -1,0 +1,143 @@
+"""``graphopt detect`` and ``graphopt evaluate``: the reference person detector from the command line.
+
+Both run the naive host-driven pipeline (:class:`~graphopt.detector.naive.NaiveDetector`)
+on a detector model and its TOML description; the detector modules are
+imported only when a command runs, so the other commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from ..errors import ConfigError, GraphoptError, ModelSaveError
+
+__all__ = ["detect", "evaluate"]
+
+_CONFIG_HELP = "Detector and camera description (TOML); default: the built-in defaults."
+
+
+def _config(path: Path | None) -> Any:
+    from ..detector.spec import DetectorConfig, load_config
+
+    return DetectorConfig() if path is None else load_config(path)
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help=_CONFIG_HELP)
+@click.option("--image", "image_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A frame to run on (PNG, the detector's frame size).")
+@click.option("--scene", type=click.IntRange(0), help="Run on the synthetic scene with this seed instead (its "
+              "ground truth is drawn in blue).")
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG to write with the detections drawn.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), help="Score threshold (probability); "
+              "default: the config's.")
+@click.option("--json", "as_json", is_flag=True, help="Print the detections as JSON.")
+def detect(
+    model_path: Path,
+    config_path: Path | None,
+    image_path: Path | None,
+    scene: int | None,
+    output_path: Path,
+    threshold: float | None,
+    as_json: bool,
+) -> None:
+    """Run the detector MODEL on one frame and write a PNG with the boxes drawn."""
+    from ..detector.draw import draw_boxes, read_png, write_png
+    from ..detector.naive import NaiveDetector
+    from ..detector.scenes import render_scene
+
+    if (image_path is None) == (scene is None):
+        raise click.UsageError("give exactly one of --image and --scene")
+    config = _config(config_path)
+    spec = config.detector
+    truth = np.zeros((0, 4), dtype=np.float32)
+    if image_path is not None:
+        if output_path.resolve() == image_path.resolve():
+            raise ModelSaveError(f"{output_path}: refusing to write the drawing over the input image")
+        try:
+            frame = read_png(image_path)
+        except FileNotFoundError:
+            raise GraphoptError(f"{image_path}: no such image file") from None
+        except ValueError as error:
+            raise GraphoptError(str(error)) from None
+        if frame.ndim == 2:
+            frame = np.repeat(frame[:, :, None], 3, axis=2)
+        frame = frame[:, :, :3]
+        if frame.shape[:2] != (spec.frame_height, spec.frame_width):
+            raise ConfigError(
+                f"{image_path} is {frame.shape[1]}x{frame.shape[0]}, but the detector takes "
+                f"{spec.frame_width}x{spec.frame_height} frames"
+            )
+    else:
+        rendered = render_scene(config, int(scene or 0))
+        frame, truth = rendered.image, rendered.boxes
+    detector = NaiveDetector(model_path, spec, threshold=threshold)
+    detections = detector.detect(frame)
+    drawing = draw_boxes(frame, truth, color=(40, 120, 255), thickness=1) if len(truth) else frame
+    labels = [f"{score:.2f}" for score in detections.scores]
+    drawing = draw_boxes(drawing, detections.boxes, color=(0, 230, 0), thickness=2, labels=labels)
+    try:
+        write_png(output_path, drawing)
+    except OSError as error:
+        raise ModelSaveError(f"{output_path}: cannot write the image ({error.strerror or error})") from None
+    rows = [
+        {
+            "score": round(float(score), 6),
+            "box": [round(float(v), 1) for v in box],
+            "scale": float(spec.scales[int(cell[0])]),
+        }
+        for score, box, cell in zip(detections.scores, detections.boxes, detections.cells, strict=True)
+    ]
+    if as_json:
+        data = {"detections": rows, "ground_truth": truth.round(1).tolist(), "output": str(output_path)}
+        click.echo(json.dumps(data))
+        return
+    click.echo(f"{len(rows)} detection(s) at threshold {detector.threshold:g}; wrote {output_path}")
+    for score, box, cell in zip(detections.scores, detections.boxes, detections.cells, strict=True):
+        x0, y0, x1, y1 = (float(v) for v in box)
+        scale = spec.scales[int(cell[0])]
+        click.echo(f"  {score:.3f}  box ({x0:.0f}, {y0:.0f})-({x1:.0f}, {y1:.0f})  scale {scale:g}")
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help=_CONFIG_HELP)
+@click.option("--frames", default=200, show_default=True, type=click.IntRange(1), help="Synthetic test frames.")
+@click.option("--weights", "weights_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The model's weights (.npz) to also report logit margins at true-positive peaks.")
+@click.option("--min-score", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Lowest score kept, so the miss-rate curve reaches high FPPI.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
+def evaluate(
+    model_path: Path,
+    config_path: Path | None,
+    frames: int,
+    weights_path: Path | None,
+    min_score: float,
+    json_path: Path | None,
+) -> None:
+    """Miss rate versus false positives per image of MODEL on the synthetic test set."""
+    from ..detector.naive import NaiveDetector
+    from ..detector.network import load_weights
+    from ..detector.workload import MarginProbe, evaluate_on_test_set, format_evaluation
+    from ..model_io import OutputStage
+
+    config = _config(config_path)
+    detector = NaiveDetector(model_path, config.detector, threshold=min_score, max_detections=256)
+    probe = MarginProbe(load_weights(weights_path), config.detector) if weights_path is not None else None
+    result = evaluate_on_test_set(detector, config, frames=frames, probe=probe)
+    for line in format_evaluation(result, name=str(model_path)):
+        click.echo(line)
+    if json_path is not None:
+        data = {"model": str(model_path), "config": config.source, **result.to_dict()}
+        with OutputStage(json_path.parent) as stage:
+            stage.write_text(json_path.name, json.dumps(data, indent=2) + "\n")
+            stage.commit()
+        click.echo(f"wrote {json_path}")
