@@ -8,9 +8,11 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from graphopt.cli import cli
+from graphopt.detector.evaluate import iou_matrix
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -35,3 +37,21 @@ def test_readme_command_runs(tmp_path: Path, monkeypatch) -> None:  # type: igno
     report = json.loads((tmp_path / "optimized" / "report.json").read_text())
     nodes = [(p["nodes_before"], p["nodes_after"]) for p in report["passes"]]
     assert nodes == [(25, 17), (17, 13)]  # the figures the README states
+
+
+def test_detector_readme_command_runs(tmp_path: Path) -> None:
+    folder = EXAMPLES / "02_person_detector"
+    block = re.search(r"```bash\n(graphopt detect .*?)\n```", (folder / "README.md").read_text(), re.S)
+    assert block is not None
+    args = shlex.split(block.group(1))[1:]
+    args = [str(folder / a) if (folder / a).is_file() else str(tmp_path / a) if a.endswith(".png") else a
+            for a in args]
+    result = CliRunner().invoke(cli, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (tmp_path / "detections.png").is_file()
+    # The figures the README states: 4 boxes, on 3 of the 4 people (one of them twice).
+    assert len(data["detections"]) == len(data["ground_truth"]) == 4
+    truth = np.array(data["ground_truth"], dtype=np.float32)
+    boxes = np.array([d["box"] for d in data["detections"]], dtype=np.float32)
+    assert int((iou_matrix(boxes, truth).max(axis=0) >= 0.5).sum()) == 3

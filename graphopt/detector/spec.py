@@ -23,8 +23,8 @@ detector on a Kinect-like camera)::
     stride = 4
     scales = [1.0, 0.63, 0.4]      # far, medium, near
     grid_stride = 2                # common half-resolution grid
-    nms_window = [3, 7, 3]         # scale, y, x
-    score_threshold = 0.5
+    nms_window = [3, 13, 7]        # scale, y, x
+    score_threshold = 0.998
     max_detections = 32
     person_height_px = 100         # person height inside a window
     box_aspect = 0.41              # person box width / height
@@ -67,8 +67,8 @@ class DetectorSpec:
     stride: int = 4
     scales: tuple[float, ...] = (1.0, 0.63, 0.4)
     grid_stride: int = 2
-    nms_window: tuple[int, int, int] = (3, 7, 3)
-    score_threshold: float = 0.5
+    nms_window: tuple[int, int, int] = (3, 13, 7)
+    score_threshold: float = 0.998
     max_detections: int = 32
     person_height_px: float = 100.0
     box_aspect: float = 0.41

@@ -20,7 +20,7 @@ def test_bundled_config_is_the_default_detector() -> None:
     assert config.detector == DetectorSpec()
     assert config.camera == CameraSpec()
     assert config.detector.grid_shape == (3, 240, 320)
-    assert config.detector.nms_window == (3, 7, 3)
+    assert config.detector.nms_window == (3, 13, 7)
     assert config.detector.score_map_shape(1.0) == (89, 149)
 
 
