@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from graphopt.detector.evaluate import iou_matrix
 from graphopt.detector.grid import resize_bilinear
 from graphopt.detector.network import build_naive_model
 from graphopt.detector.scenes import Scene, generate_scenes, render_scene, scene_seeds
@@ -81,16 +82,8 @@ class PersonNet(nn.Module):
 
 
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    if boxes.size == 0:
-        return np.zeros((0,), dtype=np.float64)
-    x0 = np.maximum(box[0], boxes[:, 0])
-    y0 = np.maximum(box[1], boxes[:, 1])
-    x1 = np.minimum(box[2], boxes[:, 2])
-    y1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / (area + areas - inter)
+    """IoU of one box with each of ``boxes`` (the evaluation's own definition)."""
+    return iou_matrix(box[None], boxes)[0]
 
 
 class Pyramid:
