@@ -103,7 +103,7 @@ def detect(
     for score, box, cell in zip(detections.scores, detections.boxes, detections.cells, strict=True):
         x0, y0, x1, y1 = (float(v) for v in box)
         scale = spec.scales[int(cell[0])]
-        click.echo(f"  {score:.3f}  box ({x0:.0f}, {y0:.0f})-({x1:.0f}, {y1:.0f})  scale {scale:g}")
+        click.echo(f"  {score:.6f}  box ({x0:.0f}, {y0:.0f})-({x1:.0f}, {y1:.0f})  scale {scale:g}")
 
 
 @click.command()
