@@ -8,7 +8,7 @@ DETECTOR := examples/02_person_detector
 OUT ?= build/detector
 FRAMES ?= 200
 
-.PHONY: run test train evaluate bench clean
+.PHONY: run test train evaluate bench fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ evaluate: $(BIN)/.installed
 # Per-frame latency and FLOPs of the naive deployment.
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_naive.py --json build/bench_naive.json
+
+# A long random fuzzing run of model loading and the pass pipeline (CI runs 60 derandomized cases).
+fuzz: $(BIN)/.installed
+	GRAPHOPT_FUZZ_EXAMPLES=$${GRAPHOPT_FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -q -W ignore tests/reliability/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) build
