@@ -9,6 +9,7 @@ error per output.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -22,6 +23,7 @@ from .graph import declared_dims
 __all__ = [
     "OutputError",
     "check_input_names",
+    "check_input_sizes",
     "compare_outputs",
     "concrete_input_shapes",
     "format_dims",
@@ -104,6 +106,21 @@ def concrete_input_shapes(
     return shapes
 
 
+# Random inputs are drawn in float64 first; a declared dimension such as 2**40
+# must end in a sentence, not in a MemoryError.
+MAX_RANDOM_INPUT_ELEMENTS = 1 << 30
+
+
+def check_input_sizes(shapes: Mapping[str, Sequence[int]], origin: str = "the model") -> None:
+    """Raises :class:`ShapeSpecError` if an input is too large to draw random values for."""
+    for name, dims in shapes.items():
+        if math.prod(dims) > MAX_RANDOM_INPUT_ELEMENTS:
+            raise ShapeSpecError(
+                f"{origin}: input '{name}' of shape {format_dims(dims)} is too large to draw random inputs for "
+                "verification or benchmarking; give a smaller --input-shape, or leave out --verify and the benchmark"
+            )
+
+
 def random_inputs(
     model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]], *, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -112,6 +129,7 @@ def random_inputs(
     Floats are drawn from ±[0.5, 1.5) (no zeros, both signs, unit scale);
     integers from [1, 3] so they stay valid as small indices; booleans at random.
     """
+    check_input_sizes({value.name: shapes[value.name] for value in graph_inputs(model)})
     rng = np.random.default_rng(seed)
     feeds: dict[str, np.ndarray] = {}
     for value in graph_inputs(model):

@@ -27,7 +27,7 @@ from ..options import VerifyOptions
 from ..passes import DEFAULT_PASSES, PASSES, select_passes
 from ..passes.static_shapes import parse_input_shape
 from ..report import BackendResult
-from ..verify import check_input_names, concrete_input_shapes, graph_inputs, random_inputs
+from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs, random_inputs
 from .detector import detect, evaluate
 
 __all__ = ["cli", "main"]
@@ -124,6 +124,8 @@ def optimize(
     for out in [output_dir / f"{name}.onnx", output_dir / "report.json", output_dir / "report.md", report_json]:
         if out is not None and out.resolve() in protected:
             raise GraphoptError(f"refusing to write {out} over the input model; choose another output path")
+    if verify or benchmark:
+        check_input_sizes(concrete_input_shapes(model, shapes), str(model_path))  # before any work
 
     optimized, report = optimize_model(
         model,
