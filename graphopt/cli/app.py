@@ -7,9 +7,11 @@ summary (the traceback with ``--debug``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from .. import __version__
 from ..analysis import graph_stats
 from ..api import optimize as optimize_model
 from ..backends import BACKENDS, BuildOptions, get_backend
-from ..errors import GraphoptError
+from ..errors import GraphoptError, ShapeSpecError
 from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
 from ..options import VerifyOptions
@@ -70,6 +72,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
 
 
+@contextlib.contextmanager
+def _naming_the_model(model_path: Path) -> Iterator[None]:
+    """Prefixes shape errors with the model file, so every message names the file it is about."""
+    try:
+        yield
+    except ShapeSpecError as error:
+        if str(error).startswith(str(model_path)):
+            raise
+        raise ShapeSpecError(f"{model_path}: {error}") from None
+
+
 def _split_names(values: tuple[str, ...]) -> list[str]:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
@@ -113,56 +126,57 @@ def optimize(
     report_json: Path | None,
 ) -> None:
     """Optimize MODEL and write it, with a per-pass report, into OUTDIR."""
-    shapes = dict(parse_input_shape(text) for text in input_shapes)
-    # Names are checked before any work, so that a typo costs nothing.
-    pass_list = select_passes(_split_names(passes) or None, skip=_split_names(skip))
-    target = get_backend(backend)
+    with _naming_the_model(model_path):
+        shapes = dict(parse_input_shape(text) for text in input_shapes)
+        # Names are checked before any work, so that a typo costs nothing.
+        pass_list = select_passes(_split_names(passes) or None, skip=_split_names(skip))
+        target = get_backend(backend)
 
-    name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name
-    model = load_model(model_path)
-    protected = {model_path.resolve(), *external_data_files(model, model_path.parent)}
-    for out in [output_dir / f"{name}.onnx", output_dir / "report.json", output_dir / "report.md", report_json]:
-        if out is not None and out.resolve() in protected:
-            raise GraphoptError(f"refusing to write {out} over the input model; choose another output path")
-    if verify or benchmark:
-        check_input_sizes(concrete_input_shapes(model, shapes), str(model_path))  # before any work
+        name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name
+        model = load_model(model_path)
+        protected = {model_path.resolve(), *external_data_files(model, model_path.parent)}
+        for out in [output_dir / f"{name}.onnx", output_dir / "report.json", output_dir / "report.md", report_json]:
+            if out is not None and out.resolve() in protected:
+                raise GraphoptError(f"refusing to write {out} over the input model; choose another output path")
+        if verify or benchmark:
+            check_input_sizes(concrete_input_shapes(model, shapes), str(model_path))  # before any work
 
-    optimized, report = optimize_model(
-        model,
-        pass_list,
-        input_shapes=shapes,
-        verify=VerifyOptions(rtol=rtol, atol=atol) if verify else False,
-        keep_going=keep_going,
-    )
-    report.source = str(model_path)
-    artifact = target.build(optimized, BuildOptions(name=name))
-    result = BackendResult(
-        name=target.name,
-        artifact=str(output_dir / artifact.file_name),
-        providers=artifact.providers,
-        runtime_version=artifact.runtime_version,
-    )
-    if benchmark:
-        feeds = random_inputs(model, concrete_input_shapes(model, shapes))
-        result.latency_before = target.benchmark(target.build(model, BuildOptions(name=name)), feeds,
-                                                 warmup=warmup, repeats=repeats)
-        result.latency_after = target.benchmark(artifact, feeds, warmup=warmup, repeats=repeats)
-    report.backend = result
-    report.outputs = [str(output_dir / n) for n in (artifact.file_name, "report.json", "report.md")]
+        optimized, report = optimize_model(
+            model,
+            pass_list,
+            input_shapes=shapes,
+            verify=VerifyOptions(rtol=rtol, atol=atol) if verify else False,
+            keep_going=keep_going,
+        )
+        report.source = str(model_path)
+        artifact = target.build(optimized, BuildOptions(name=name))
+        result = BackendResult(
+            name=target.name,
+            artifact=str(output_dir / artifact.file_name),
+            providers=artifact.providers,
+            runtime_version=artifact.runtime_version,
+        )
+        if benchmark:
+            feeds = random_inputs(model, concrete_input_shapes(model, shapes))
+            result.latency_before = target.benchmark(target.build(model, BuildOptions(name=name)), feeds,
+                                                     warmup=warmup, repeats=repeats)
+            result.latency_after = target.benchmark(artifact, feeds, warmup=warmup, repeats=repeats)
+        report.backend = result
+        report.outputs = [str(output_dir / n) for n in (artifact.file_name, "report.json", "report.md")]
 
-    with OutputStage(output_dir) as stage:
-        artifact.write(stage)
-        stage.write_text("report.json", report.to_json())
-        stage.write_text("report.md", report.to_markdown())
-        if report_json is not None:
-            with OutputStage(report_json.parent) as extra:
-                extra.write_text(report_json.name, report.to_json())
+        with OutputStage(output_dir) as stage:
+            artifact.write(stage)
+            stage.write_text("report.json", report.to_json())
+            stage.write_text("report.md", report.to_markdown())
+            if report_json is not None:
+                with OutputStage(report_json.parent) as extra:
+                    extra.write_text(report_json.name, report.to_json())
+                    stage.commit()
+                    extra.commit()
+            else:
                 stage.commit()
-                extra.commit()
-        else:
-            stage.commit()
-    report.render()
-    click.echo(f"wrote {', '.join(report.outputs)}" + (f", {report_json}" if report_json else ""))
+        report.render()
+        click.echo(f"wrote {', '.join(report.outputs)}" + (f", {report_json}" if report_json else ""))
 
 
 @cli.command("passes")

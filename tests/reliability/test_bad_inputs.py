@@ -54,7 +54,6 @@ class BadInput:
     kind: str
     name: str
     make: Callable[[Path], list[str]]
-    names_file: bool = True
     expect_ok: bool = False
     marks: tuple[pytest.MarkDecorator, ...] = ()
 
@@ -210,10 +209,10 @@ CORPUS: list[BadInput] = [
     BadInput("detector-config", "wrong-type", _config('[detector]\nstride = "four"\n')),
     BadInput("detector-config", "horizon-below-frame", _config("[camera]\ntilt_deg = -40.0\n", "detect")),
     BadInput("detector-config", "not-toml", _config("[detector\nstride = = 4\n", "detect")),
-    BadInput("input-shape", "names-no-input", _shape("image:1x3x4x4"), names_file=False),
-    BadInput("input-shape", "wrong-rank", _shape("input:1x3x4"), names_file=False),
-    BadInput("input-shape", "wrong-fixed-dim", _shape("input:1x5x4x4"), names_file=False),
-    BadInput("input-shape", "malformed", _shape("input:1xax3"), names_file=False),
+    BadInput("input-shape", "names-no-input", _shape("image:1x3x4x4")),
+    BadInput("input-shape", "wrong-rank", _shape("input:1x3x4")),
+    BadInput("input-shape", "wrong-fixed-dim", _shape("input:1x5x4x4")),
+    BadInput("input-shape", "malformed", _shape("input:1xax3")),
 ]
 
 
@@ -253,10 +252,9 @@ def test_bad_input_ends_cleanly(tmp_path: Path, case: BadInput) -> None:
     assert len(lines) == 1 and lines[0].startswith("graphopt: error: ") and lines[0].strip() != "graphopt: error:", (
         proc.stderr
     )
-    if case.names_file:
-        # A config file, where there is one, is where the problem is; otherwise the model.
-        named = [Path(a) for a in argv if a.endswith(".toml")] or [Path(a) for a in argv if a.endswith(".onnx")]
-        assert str(named[0]) in lines[0] or named[0].name in lines[0], lines[0]
+    # A config file, where there is one, is where the problem is; otherwise the model.
+    named = [Path(a) for a in argv if a.endswith(".toml")] or [Path(a) for a in argv if a.endswith(".onnx")]
+    assert str(named[0]) in lines[0] or named[0].name in lines[0], lines[0]
     assert not (tmp_path / "out").exists()
 
 
