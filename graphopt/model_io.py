@@ -116,11 +116,12 @@ def check_model(model: onnx.ModelProto, origin: str = "the model") -> None:
                 tmp_path = Path(tmp) / "model.onnx"
                 _save_with_external_data(model, tmp_path, "model.onnx.data")
                 onnx.checker.check_model(str(tmp_path), full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
-        raise ModelLoadError(f"{origin} fails the ONNX checker: {first_line(error)}") from error
     except UnicodeDecodeError as error:
         # protobuf parses string fields without validating them; the checker decodes them (found by fuzzing).
         raise ModelLoadError(f"{origin} is corrupt: one of its names or strings is not valid UTF-8") from error
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError, TypeError) as error:
+        # The checker reports some corrupt fields (a tensor data type 0, found by fuzzing) as ValueError.
+        raise ModelLoadError(f"{origin} fails the ONNX checker: {first_line(error)}") from error
 
 
 def _check_opsets(model: onnx.ModelProto, path: Path) -> None:

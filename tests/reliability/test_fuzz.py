@@ -15,6 +15,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import onnx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,6 +78,16 @@ def test_invalid_utf8_in_a_name_is_one_sentence(tmp_path: Path) -> None:
     path = tmp_path / "bad-utf8.onnx"
     path.write_bytes(data[:position] + b"\xe2" + data[position + 1 :])
     with pytest.raises(GraphoptError, match="not valid UTF-8"):
+        load_model(path)
+
+
+def test_tensor_of_undefined_type_is_one_sentence(tmp_path: Path) -> None:
+    # The second failure the fuzzer found: the checker reports a tensor of data type 0 as a ValueError.
+    model = onnx.load_model_from_string(SEED_MODEL.read_bytes())
+    model.graph.initializer[0].data_type = 0
+    path = tmp_path / "undefined-type.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(GraphoptError, match="fails the ONNX checker"):
         load_model(path)
 
 
