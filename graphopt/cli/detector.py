@@ -87,20 +87,21 @@ def detect(
         write_png(output_path, drawing)
     except OSError as error:
         raise ModelSaveError(f"{output_path}: cannot write the image ({error.strerror or error})") from None
-    rows = [
-        {
-            "score": round(float(score), 6),
-            "box": [round(float(v), 1) for v in box],
-            "scale": float(spec.scales[int(cell[0])]),
-        }
-        for score, box, cell in zip(detections.scores, detections.boxes, detections.cells, strict=True)
-    ]
+    found = list(zip(detections.scores, detections.boxes, detections.cells, strict=True))
     if as_json:
+        rows = [
+            {
+                "score": round(float(score), 6),
+                "box": [round(float(v), 1) for v in box],
+                "scale": float(spec.scales[int(cell[0])]),
+            }
+            for score, box, cell in found
+        ]
         data = {"detections": rows, "ground_truth": truth.round(1).tolist(), "output": str(output_path)}
         click.echo(json.dumps(data))
         return
-    click.echo(f"{len(rows)} detection(s) at threshold {detector.threshold:g}; wrote {output_path}")
-    for score, box, cell in zip(detections.scores, detections.boxes, detections.cells, strict=True):
+    click.echo(f"{len(found)} detection(s) at threshold {detector.threshold:g}; wrote {output_path}")
+    for score, box, cell in found:
         x0, y0, x1, y1 = (float(v) for v in box)
         scale = spec.scales[int(cell[0])]
         click.echo(f"  {score:.6f}  box ({x0:.0f}, {y0:.0f})-({x1:.0f}, {y1:.0f})  scale {scale:g}")

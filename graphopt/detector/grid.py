@@ -57,10 +57,13 @@ def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resizes ``(..., H, W)`` (channel-first) to ``(..., height, width)``, float32.
 
     Matches onnxruntime's ``Resize(mode="linear", coordinate_transformation_mode="half_pixel")``.
+    At the image's own size that resize is the identity, so the image is returned as it is.
     """
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape[-2:] == (height, width):
+        return image
     rows = resize_matrix(image.shape[-2], height)
     cols = resize_matrix(image.shape[-1], width)
-    image = np.asarray(image, dtype=np.float32)
     return np.matmul(np.matmul(rows, image), cols.T)
 
 

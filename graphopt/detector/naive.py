@@ -35,6 +35,7 @@ from ..backends.onnxruntime import create_session, run_session
 from ..errors import ConfigError
 from ..graph import declared_dims, set_dims
 from ..model_io import load_model
+from ..verify import format_dims, graph_inputs
 from .detections import Detections
 from .grid import grid_boxes, resample_matrix, resize_bilinear
 from .spec import DetectorSpec
@@ -209,8 +210,7 @@ def inferred_output_dims(model: onnx.ModelProto, height: int, width: int) -> lis
     """
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
-    initializers = {init.name for init in probe.graph.initializer}
-    inputs = [value for value in probe.graph.input if value.name not in initializers]
+    inputs = graph_inputs(probe)
     if not inputs or not probe.graph.output:
         return None
     set_dims(inputs[0], (1, 3, height, width))
@@ -273,11 +273,10 @@ class NaiveDetector:
         self.last_traffic = BoundaryTraffic()
 
     def _check_model(self) -> None:
-        initializers = {init.name for init in self.model.graph.initializer}
-        inputs = [value for value in self.model.graph.input if value.name not in initializers]
+        inputs = graph_inputs(self.model)
         dims = declared_dims(inputs[0]) if len(inputs) == 1 else None
         if dims is None or len(dims) != 4 or (isinstance(dims[1], int) and dims[1] != 3):
-            shown = "none" if dims is None else "x".join(str(d) for d in dims)
+            shown = "none" if dims is None else format_dims(dims)
             raise ConfigError(f"the naive detector needs a model with one [N, 3, H, W] image input, got {shown}")
         for resampling in self.resamplings:
             height, width = resampling.frame_shape
@@ -291,7 +290,7 @@ class NaiveDetector:
                 continue  # checked on the first run instead
             if len(found) != 4 or (isinstance(found[3], int) and found[3] != 2):
                 raise ConfigError(
-                    f"the model's output is {'x'.join(str(d) for d in found)} at scale {resampling.scale}, "
+                    f"the model's output is {format_dims(found)} at scale {resampling.scale}, "
                     "not probabilities of shape [1, rows, cols, 2]"
                 )
             if isinstance(found[1], int) and isinstance(found[2], int):
@@ -301,9 +300,9 @@ class NaiveDetector:
         if tuple(found) != resampling.map_shape:
             spec = self.spec
             raise ConfigError(
-                f"the model's score map at scale {resampling.scale} is {'x'.join(map(str, found))}, but the spec "
+                f"the model's score map at scale {resampling.scale} is {format_dims(found)}, but the spec "
                 f"(window {spec.window_width}x{spec.window_height}, stride {spec.stride}) expects "
-                f"{'x'.join(map(str, resampling.map_shape))}; the model's window or stride does not fit the spec"
+                f"{format_dims(resampling.map_shape)}; the model's window or stride does not fit the spec"
             )
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
@@ -318,9 +317,7 @@ class NaiveDetector:
         calls = bytes_in = bytes_out = 0
         for resampling in self.resamplings:
             start = time.perf_counter()
-            height, width = resampling.frame_shape
-            # At the frame's own size the half-pixel resize is the identity; skip the work.
-            scaled = image if image.shape[2:] == (height, width) else resize_bilinear(image, height, width)
+            scaled = resize_bilinear(image, *resampling.frame_shape)
             times["resize"] += time.perf_counter() - start
 
             start = time.perf_counter()

@@ -76,9 +76,8 @@ class MarginProbe:
         image = preprocess_frame(frame, self.spec)
         maps = []
         for resampling in self.resamplings:
-            height, width = resampling.frame_shape
-            scaled = image if image.shape[2:] == (height, width) else resize_bilinear(image, height, width)
-            outputs = run_session(self.session, {self._input: np.ascontiguousarray(scaled, dtype=np.float32)})
+            scaled = resize_bilinear(image, *resampling.frame_shape)
+            outputs = run_session(self.session, {self._input: scaled})
             logits = next(iter(outputs.values()))
             maps.append(logits[0, 1] - logits[0, 0])
         return maps
