@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 
@@ -12,6 +14,9 @@ from .options import OptimizeOptions, VerifyOptions
 from .passes import Pass, build_passes
 from .pipeline import Pipeline
 from .report import Report
+
+if TYPE_CHECKING:
+    from .detector.spec import DetectorConfig
 
 __all__ = ["optimize"]
 
@@ -23,6 +28,7 @@ def optimize(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     verify: bool | VerifyOptions = False,
     keep_going: bool = False,
+    detector: DetectorConfig | str | os.PathLike[str] | None = None,
 ) -> tuple[onnx.ModelProto, Report]:
     """Runs a pass pipeline on a model and returns the optimized model and its report.
 
@@ -34,6 +40,11 @@ def optimize(
         verify: check each pass numerically against onnxruntime (``True`` for
             default tolerances, or a :class:`VerifyOptions`).
         keep_going: continue after a pass is rolled back instead of raising.
+        detector: the detector description (a :class:`~graphopt.detector.spec.DetectorConfig`
+            or its TOML file) for the detector passes such as ``fuse_host_stages``;
+            ``None`` for a model that is not a detector. Without
+            ``input_shapes``, a detector network's one image input is taken
+            at the frame size, ``1×3×H×W``.
 
     Raises:
         GraphoptError: bad model, unknown pass, shapes that contradict the
@@ -43,10 +54,19 @@ def optimize(
     if not isinstance(model, onnx.ModelProto):
         source = os.fspath(model)
         model = load_model(model)
+    if detector is not None and not hasattr(detector, "detector"):
+        from .detector.spec import load_config
+
+        detector = load_config(Path(os.fspath(detector)))
+    if detector is not None and not input_shapes:
+        from .detector.fused import network_input_shapes
+
+        input_shapes = network_input_shapes(model, detector.detector)
     options = OptimizeOptions(
         input_shapes={k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()},
         verify=VerifyOptions() if verify is True else (verify or None),
         keep_going=keep_going,
+        detector=detector,  # type: ignore[arg-type]
     )
     if passes is None or all(isinstance(p, str) for p in passes):
         pass_objects = build_passes(passes, options=options)  # type: ignore[arg-type]
@@ -55,3 +75,4 @@ def optimize(
     optimized, report = Pipeline(pass_objects, options=options).run(model)
     report.source = source
     return optimized, report
+

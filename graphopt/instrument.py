@@ -25,6 +25,7 @@ from typing import Any
 import onnx
 
 from .analysis import GraphStats, graph_stats
+from .traffic import TrafficChange
 from .verify import OutputError
 
 __all__ = [
@@ -63,6 +64,7 @@ class PassRecord:
     checks: bool | None = None
     output_errors: dict[str, OutputError] | None = None
     message: str | None = None
+    traffic: TrafficChange | None = None
 
     @property
     def max_abs_error(self) -> float | None:
@@ -179,4 +181,5 @@ def record_as_dict(record: PassRecord) -> dict[str, Any]:
         ),
         "stats": record.stats,
         "message": record.message,
+        "traffic": record.traffic.to_dict() if record.traffic is not None else None,
     }

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .detector.spec import DetectorConfig
 
 __all__ = ["OptimizeOptions", "VerifyOptions"]
 
@@ -33,8 +37,12 @@ class OptimizeOptions:
         verify: verify each pass numerically, or ``None`` not to.
         keep_going: after a pass is rolled back, continue without it instead
             of stopping with :class:`~graphopt.errors.PassFailedError`.
+        detector: the detector and camera description (``--config``) that
+            detector passes such as ``fuse_host_stages`` are driven by, or
+            ``None`` for a model that is not a detector.
     """
 
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     verify: VerifyOptions | None = None
     keep_going: bool = False
+    detector: DetectorConfig | None = None

@@ -24,7 +24,15 @@ from .model_io import check_model
 from .options import OptimizeOptions
 from .passes.base import Pass
 from .report import Report
-from .verify import OutputError, compare_outputs, concrete_input_shapes, random_inputs, run_onnxruntime
+from .verify import (
+    OutputError,
+    check_input_names,
+    compare_outputs,
+    concrete_input_shapes,
+    graph_inputs,
+    random_inputs,
+    run_onnxruntime,
+)
 
 __all__ = ["Pipeline"]
 
@@ -36,6 +44,7 @@ class _Verifier:
 
     def __init__(self, model: onnx.ModelProto, options: OptimizeOptions) -> None:
         assert options.verify is not None
+        self.options = options
         self.tolerance = options.verify
         shapes = concrete_input_shapes(model, options.input_shapes)
         self.feeds = [
@@ -65,6 +74,32 @@ class _Verifier:
 
     def accept(self, outputs: list[dict[str, np.ndarray]]) -> None:
         self.reference = outputs
+
+    def rebase(self, model: onnx.ModelProto) -> None:
+        """Starts over from ``model``, whose inputs or outputs differ: new inputs, new reference outputs.
+
+        Shapes given for inputs the model no longer has are left out.
+        """
+        names = {v.name for v in model.graph.input}
+        given = {name: dims for name, dims in self.options.input_shapes.items() if name in names}
+        shapes = concrete_input_shapes(model, given)
+        self.feeds = [random_inputs(model, shapes, seed=self.tolerance.seed + i) for i in range(self.tolerance.samples)]
+        self.reference = [self._run(model, feeds, "its output") for feeds in self.feeds]
+
+
+def _interface_changed(before: onnx.ModelProto, after: onnx.ModelProto) -> bool:
+    """Whether callers of ``before`` cannot call ``after`` the same way.
+
+    Inputs are compared by name and element type (pinning a dynamic shape is
+    no change, and an input nothing reads may go); outputs by name.
+    """
+
+    def inputs(model: onnx.ModelProto) -> set[tuple[str, int]]:
+        return {(v.name, v.type.tensor_type.elem_type) for v in graph_inputs(model)}
+
+    return not inputs(after) <= inputs(before) or [v.name for v in after.graph.output] != [
+        v.name for v in before.graph.output
+    ]
 
 
 class Pipeline:
@@ -99,6 +134,7 @@ class Pipeline:
                 needs shapes for dynamic inputs).
         """
         start = time.perf_counter()
+        check_input_names(model, self.options.input_shapes)
         verifier = _Verifier(model, self.options) if self.options.verify else None
         report = Report(options=self.options, before=self._stats.stats_of(model))
         for index, pass_ in enumerate(self.passes):
@@ -129,13 +165,25 @@ class Pipeline:
             inst.after_pass(record, result.model)
         record.modified = result.modified
         record.stats = dict(result.stats)
+        record.traffic = result.traffic
+        record.message = result.note
         try:
             check_model(result.model, origin="its output")
             record.checks = True
         except ModelLoadError as error:
             record.checks = False
             return self._roll_back(record, model, str(error))
-        if verifier is not None:
+        if _interface_changed(model, result.model):
+            if not getattr(pass_, "changes_interface", False):
+                return self._roll_back(record, model, "it changed the model's inputs or outputs")
+            if verifier is not None:
+                # The pass checked its own rewrite (the old and new graphs take
+                # different inputs); later passes are verified against this one.
+                try:
+                    verifier.rebase(result.model)
+                except RuntimeRunError as error:
+                    return self._roll_back(record, model, str(error))
+        elif verifier is not None:
             try:
                 errors, outputs = verifier.check(result.model)
             except RuntimeRunError as error:
@@ -157,6 +205,7 @@ class Pipeline:
     def _roll_back(self, record: PassRecord, model: onnx.ModelProto, reason: str) -> onnx.ModelProto:
         record.status = "rolled_back"
         record.modified = False
+        record.traffic = None
         record.message = reason
         for inst in reversed(self.instruments):
             inst.after_pass_failed(record, model, reason)

@@ -23,6 +23,7 @@ from .analysis import GraphStats
 from .backends.base import LatencyStats, machine_description
 from .instrument import PassRecord, record_as_dict
 from .options import OptimizeOptions
+from .traffic import BoundaryTraffic, TrafficChange
 
 __all__ = ["SCHEMA", "BackendResult", "Report"]
 
@@ -40,6 +41,10 @@ class BackendResult:
     machine: dict[str, str | int] = field(default_factory=machine_description)
     latency_before: LatencyStats | None = None
     latency_after: LatencyStats | None = None
+    latency_what: str = "per call, same random inputs"
+    memcpy_provider: str | None = None
+    memcpy_before: int | None = None
+    memcpy_after: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +55,10 @@ class BackendResult:
             "machine": dict(self.machine),
             "latency_before": self.latency_before.to_dict() if self.latency_before else None,
             "latency_after": self.latency_after.to_dict() if self.latency_after else None,
+            "latency_what": self.latency_what,
+            "memcpy_provider": self.memcpy_provider,
+            "memcpy_before": self.memcpy_before,
+            "memcpy_after": self.memcpy_after,
         }
 
 
@@ -80,6 +89,20 @@ def _bytes(value: int | None) -> str:
         if value >= scale:
             return f"{value / scale:.3g} {unit}"
     return f"{value} B"
+
+
+def _traffic(t: BoundaryTraffic) -> str:
+    calls = f"{t.calls} call{'s' if t.calls != 1 else ''}"
+    memcpy = f", {t.memcpy_nodes} Memcpy nodes" if t.memcpy_nodes is not None else ""
+    return f"{calls}, {_bytes(t.bytes_in)} in, {_bytes(t.bytes_out)} out{memcpy}"
+
+
+def _traffic_lines(name: str, change: TrafficChange) -> list[str]:
+    lines = [f"{name}: boundary traffic per frame {_traffic(change.before)} → {_traffic(change.after)}"]
+    if change.host_stages_removed:
+        stages = ", ".join(f"{s.name} ({_flops(s.ops)} ops)" for s in change.host_stages_removed)
+        lines.append(f"{name}: host work moved into the graph per frame: {stages}")
+    return lines
 
 
 def _error(value: float | None) -> str:
@@ -173,9 +196,13 @@ class Report:
             if r.message:
                 lines.append(f"{r.name}: {r.message}")
             elif r.stats and any(r.stats.values()):
-                counts = ", ".join(f"{key} {value:g}" for key, value in r.stats.items() if value)
+                # Traffic counts are printed in full on their own lines below.
+                shown = {k: v for k, v in r.stats.items() if r.traffic is None or not k.endswith(("_before", "_after"))}
+                counts = ", ".join(f"{key} {value:g}" for key, value in shown.items() if value)
                 ops = ", ".join(f"{op} {n:+d}" for op, n in r.op_delta.items())
                 lines.append(f"{r.name}: {counts}" + (f" (ops {ops})" if ops else ""))
+            if r.traffic is not None:
+                lines.extend(_traffic_lines(r.name, r.traffic))
         if self.backend:
             b = self.backend
             lines.append(f"backend: {b.name} ({b.runtime_version}, {', '.join(b.providers)}) → {b.artifact}")
@@ -184,9 +211,14 @@ class Report:
             if b.latency_before and b.latency_after:
                 ratio = b.latency_before.median_ms / b.latency_after.median_ms
                 lines.append(
-                    f"latency (median / p90 over {b.latency_after.repeats} runs): "
+                    f"latency {b.latency_what} (median / p90 over {b.latency_after.repeats} runs): "
                     f"{b.latency_before.median_ms:.2f} / {b.latency_before.p90_ms:.2f} ms → "
                     f"{b.latency_after.median_ms:.2f} / {b.latency_after.p90_ms:.2f} ms ({ratio:.2f}× faster)"
+                )
+            if b.memcpy_provider is not None:
+                lines.append(
+                    f"Memcpy nodes onnxruntime inserts for {b.memcpy_provider}: "
+                    f"{b.memcpy_before} → {b.memcpy_after}"
                 )
         return lines
 

@@ -12,7 +12,7 @@ import onnxruntime as ort
 from ..errors import RuntimeRunError, first_line
 from .base import Artifact, Backend, BuildOptions, LatencyStats, measure_latency
 
-__all__ = ["OnnxRuntimeBackend", "create_session", "run_session"]
+__all__ = ["GPU_PROVIDERS", "OnnxRuntimeBackend", "count_memcpy_nodes", "create_session", "gpu_provider", "run_session"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,45 @@ def create_session(
         return ort.InferenceSession(model.SerializeToString(), options, providers=list(providers))
     except Exception as error:  # onnxruntime raises its own pybind exception types
         raise RuntimeRunError(f"onnxruntime cannot load {what}: {first_line(error)}") from error
+
+
+# Execution providers that place tensors in device memory, most preferred first.
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecutionProvider")
+
+
+def gpu_provider() -> str | None:
+    """The first GPU execution provider this onnxruntime build offers, or ``None`` (e.g. the CPU wheel)."""
+    available = set(ort.get_available_providers())
+    # TensorRT's EP assigns whole subgraphs; the Memcpy question is about the CUDA-style EPs.
+    return next((p for p in GPU_PROVIDERS[1:] if p in available), None)
+
+
+def count_memcpy_nodes(model: onnx.ModelProto, provider: str) -> int:
+    """How many Memcpy nodes onnxruntime inserts when it partitions ``model`` for ``provider`` (+ CPU).
+
+    ONNX Runtime places nodes its GPU provider cannot run (or that compute
+    shapes on the host) on the CPU and copies tensors across with
+    ``MemcpyToHost`` / ``MemcpyFromHost`` nodes; it saves them in the
+    optimized model it is asked to write, where they are counted.
+
+    Raises:
+        RuntimeRunError: onnxruntime cannot load the model with ``provider``.
+    """
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="graphopt-memcpy-") as tmp:
+        path = Path(tmp) / "partitioned.onnx"
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(path)
+        try:
+            ort.InferenceSession(model.SerializeToString(), options, providers=[provider, "CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own pybind exception types
+            raise RuntimeRunError(f"onnxruntime cannot load the model with {provider}: {first_line(error)}") from error
+        partitioned = onnx.load(str(path), load_external_data=False)
+    return sum(node.op_type in ("MemcpyToHost", "MemcpyFromHost") for node in partitioned.graph.node)
 
 
 def run_session(

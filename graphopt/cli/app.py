@@ -22,11 +22,13 @@ from .. import __version__
 from ..analysis import graph_stats
 from ..api import optimize as optimize_model
 from ..backends import BACKENDS, BuildOptions, get_backend
+from ..backends.onnxruntime import count_memcpy_nodes, gpu_provider
 from ..errors import GraphoptError, ShapeSpecError
 from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
 from ..options import VerifyOptions
 from ..passes import DEFAULT_PASSES, PASSES, select_passes
+from ..passes.host_stages import takes_a_frame as _takes_a_frame
 from ..passes.static_shapes import parse_input_shape
 from ..report import BackendResult
 from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs, random_inputs
@@ -109,6 +111,9 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--repeats", default=30, show_default=True, type=click.IntRange(1), help="Timed runs.")
 @click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON report here (it is always written to OUTDIR/report.json).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Detector description (TOML) for the detector passes: with it, fuse_host_stages turns the "
+              "network into the whole detector (frame in, detections out).")
 def optimize(
     model_path: Path,
     output_dir: Path,
@@ -124,10 +129,16 @@ def optimize(
     warmup: int,
     repeats: int,
     report_json: Path | None,
+    config_path: Path | None,
 ) -> None:
     """Optimize MODEL and write it, with a per-pass report, into OUTDIR."""
     with _naming_the_model(model_path):
         shapes = dict(parse_input_shape(text) for text in input_shapes)
+        config = None
+        if config_path is not None:
+            from ..detector.spec import load_config
+
+            config = load_config(config_path)
         # Names are checked before any work, so that a typo costs nothing.
         pass_list = select_passes(_split_names(passes) or None, skip=_split_names(skip))
         target = get_backend(backend)
@@ -138,6 +149,11 @@ def optimize(
         for out in [output_dir / f"{name}.onnx", output_dir / "report.json", output_dir / "report.md", report_json]:
             if out is not None and out.resolve() in protected:
                 raise GraphoptError(f"refusing to write {out} over the input model; choose another output path")
+        if config is not None and not shapes:
+            from ..detector.fused import network_input_shapes
+
+            shapes = network_input_shapes(model, config.detector)
+        check_input_names(model, shapes)
         if verify or benchmark:
             check_input_sizes(concrete_input_shapes(model, shapes), str(model_path))  # before any work
 
@@ -147,6 +163,7 @@ def optimize(
             input_shapes=shapes,
             verify=VerifyOptions(rtol=rtol, atol=atol) if verify else False,
             keep_going=keep_going,
+            detector=config,
         )
         report.source = str(model_path)
         artifact = target.build(optimized, BuildOptions(name=name))
@@ -156,11 +173,23 @@ def optimize(
             providers=artifact.providers,
             runtime_version=artifact.runtime_version,
         )
-        if benchmark:
+        if benchmark and config is not None and _takes_a_frame(optimized):
+            from ..detector.fused import benchmark_per_frame
+
+            result.latency_before, result.latency_after = benchmark_per_frame(
+                model, optimized, config, warmup=warmup, repeats=repeats
+            )
+            result.latency_what = "per frame: host pipeline → fused graph"
+        elif benchmark:
             feeds = random_inputs(model, concrete_input_shapes(model, shapes))
             result.latency_before = target.benchmark(target.build(model, BuildOptions(name=name)), feeds,
                                                      warmup=warmup, repeats=repeats)
             result.latency_after = target.benchmark(artifact, feeds, warmup=warmup, repeats=repeats)
+        provider = gpu_provider() if target.name == "onnxruntime" else None
+        if provider is not None:
+            result.memcpy_provider = provider
+            result.memcpy_before = count_memcpy_nodes(model, provider)
+            result.memcpy_after = count_memcpy_nodes(optimized, provider)
         report.backend = result
         report.outputs = [str(output_dir / n) for n in (artifact.file_name, "report.json", "report.md")]
 

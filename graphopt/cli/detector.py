@@ -1,6 +1,6 @@
 """``graphopt detect`` and ``graphopt evaluate``: the reference person detector from the command line.
 
-Both run the naive host-driven pipeline (:class:`~graphopt.detector.naive.NaiveDetector`)
+``evaluate`` runs the naive host-driven pipeline (:class:`~graphopt.detector.naive.NaiveDetector`)
 on a detector model and its TOML description; the detector modules are
 imported only when a command runs, so the other commands start fast.
 """
@@ -27,6 +27,24 @@ def _config(path: Path | None) -> Any:
     return DetectorConfig() if path is None else load_config(path)
 
 
+def _detector(model_path: Path, spec: Any, threshold: float | None) -> Any:
+    """The naive pipeline for a network model, the fused graph for a fused detector (frame in, detections out)."""
+    from ..detector.fused import FusedDetector
+    from ..detector.naive import NaiveDetector
+    from ..model_io import load_model
+    from ..passes.host_stages import takes_a_frame
+
+    model = load_model(model_path)
+    if not takes_a_frame(model):
+        return NaiveDetector(model, spec, threshold=threshold)
+    if threshold is not None:
+        raise ConfigError(
+            f"{model_path} is a fused detector, whose score threshold is part of the graph; "
+            "set score_threshold in the config before 'graphopt optimize' instead of --threshold"
+        )
+    return FusedDetector(model, spec)
+
+
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help=_CONFIG_HELP)
@@ -48,9 +66,12 @@ def detect(
     threshold: float | None,
     as_json: bool,
 ) -> None:
-    """Run the detector MODEL on one frame and write a PNG with the boxes drawn."""
+    """Run the detector MODEL on one frame and write a PNG with the boxes drawn.
+
+    MODEL is either the network (run by the naive host pipeline) or a fused
+    detector written by 'graphopt optimize --config' (one call per frame).
+    """
     from ..detector.draw import draw_boxes, read_png, write_png
-    from ..detector.naive import NaiveDetector
     from ..detector.scenes import render_scene
 
     if (image_path is None) == (scene is None):
@@ -78,7 +99,7 @@ def detect(
     else:
         rendered = render_scene(config, int(scene or 0))
         frame, truth = rendered.image, rendered.boxes
-    detector = NaiveDetector(model_path, spec, threshold=threshold)
+    detector = _detector(model_path, spec, threshold)
     detections = detector.detect(frame)
     drawing = draw_boxes(frame, truth, color=(40, 120, 255), thickness=1) if len(truth) else frame
     labels = [f"{score:.2f}" for score in detections.scores]
@@ -131,7 +152,16 @@ def evaluate(
     from ..model_io import OutputStage
 
     config = _config(config_path)
-    detector = NaiveDetector(model_path, config.detector, threshold=min_score, max_detections=256)
+    from ..model_io import load_model
+    from ..passes.host_stages import takes_a_frame
+
+    model = load_model(model_path)
+    if takes_a_frame(model):
+        raise ConfigError(
+            f"{model_path} is a fused detector with its threshold and detection count built in; "
+            "evaluate the network model it was made from (the miss-rate curve needs every score)"
+        )
+    detector = NaiveDetector(model, config.detector, threshold=min_score, max_detections=256)
     probe = MarginProbe(load_weights(weights_path), config.detector) if weights_path is not None else None
     result = evaluate_on_test_set(detector, config, frames=frames, probe=probe)
     for line in format_evaluation(result, name=str(model_path)):

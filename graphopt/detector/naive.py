@@ -30,11 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime
 
 from ..backends.onnxruntime import create_session, run_session
 from ..errors import ConfigError
 from ..graph import declared_dims, set_dims
 from ..model_io import load_model
+from ..traffic import BoundaryTraffic
 from ..verify import format_dims, graph_inputs
 from .detections import Detections
 from .grid import grid_boxes, resample_matrix, resize_bilinear
@@ -60,21 +62,6 @@ logger = logging.getLogger(__name__)
 
 # The stages :meth:`NaiveDetector.detect_timed` reports, in pipeline order.
 STAGES = ("preprocess", "resize", "inference", "resample", "nms")
-
-
-@dataclass(frozen=True)
-class BoundaryTraffic:
-    """What crossed the host/runtime boundary for one frame.
-
-    Attributes:
-        calls: inference calls into the runtime.
-        bytes_in: bytes of the tensors fed into the runtime.
-        bytes_out: bytes of the tensors the runtime returned to the host.
-    """
-
-    calls: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
 
 
 @dataclass(frozen=True)
@@ -234,6 +221,9 @@ class NaiveDetector:
         providers: onnxruntime execution providers; default CPU.
         threshold: score threshold in (0, 1]; default ``spec.score_threshold``.
         max_detections: detections at most per frame; default ``spec.max_detections``.
+        session: a prepared onnxruntime session for ``model`` (made with other
+            session options, e.g. on a file onnxruntime optimized offline);
+            used instead of creating one, and ``providers`` is then ignored.
 
     Attributes:
         last_traffic: the :class:`BoundaryTraffic` of the last frame processed.
@@ -254,6 +244,7 @@ class NaiveDetector:
         providers: Sequence[str] | None = None,
         threshold: float | None = None,
         max_detections: int | None = None,
+        session: onnxruntime.InferenceSession | None = None,
     ) -> None:
         self.model = model if isinstance(model, onnx.ModelProto) else load_model(Path(model))
         self.spec = spec
@@ -266,7 +257,7 @@ class NaiveDetector:
         self.resamplings = scale_resamplings(spec)
         self.boxes = grid_boxes(spec)
         self._check_model()
-        self.session = create_session(
+        self.session = session if session is not None else create_session(
             self.model, providers=tuple(providers or ("CPUExecutionProvider",)), what="the naive detector's model"
         )
         self._input_name = self.session.get_inputs()[0].name

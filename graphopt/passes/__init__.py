@@ -12,15 +12,19 @@ from collections.abc import Iterable, Sequence
 from ..errors import UnknownPassError
 from ..options import OptimizeOptions
 from .base import Pass, PassResult
+from .host_stages import FuseHostStagesPass
 from .redundancy import RemoveRedundantNodesPass
 from .static_shapes import PinStaticShapesPass
+from .transposes import PushTransposesPass
 
 __all__ = [
     "DEFAULT_PASSES",
     "PASSES",
+    "FuseHostStagesPass",
     "Pass",
     "PassResult",
     "PinStaticShapesPass",
+    "PushTransposesPass",
     "RemoveRedundantNodesPass",
     "build_passes",
     "get_pass_class",
@@ -31,11 +35,20 @@ PASSES: dict[str, type[Pass]] = {
     cls.name: cls
     for cls in (
         RemoveRedundantNodesPass,
+        PushTransposesPass,
+        FuseHostStagesPass,
         PinStaticShapesPass,
     )
 }
 
-DEFAULT_PASSES: tuple[str, ...] = ("remove_redundant_nodes", "pin_static_shapes")
+DEFAULT_PASSES: tuple[str, ...] = (
+    # clean-up
+    "remove_redundant_nodes",
+    "push_transposes",
+    # host-stage fusion (with a detector description), then exact shapes everywhere
+    "fuse_host_stages",
+    "pin_static_shapes",
+)
 
 
 def get_pass_class(name: str) -> type[Pass]:

@@ -11,6 +11,7 @@ from typing import ClassVar
 import onnx
 
 from ..options import OptimizeOptions
+from ..traffic import TrafficChange
 
 __all__ = ["Pass", "PassResult"]
 
@@ -26,11 +27,17 @@ class PassResult:
         modified: whether the pass changed anything; a second run of a pass on
             its own output must report ``False``.
         stats: small counts of what the pass did, e.g. ``{"identity": 3}``.
+        traffic: for a pass that moves host work into the graph, the boundary
+            traffic per frame before and after.
+        note: one sentence for the report when the pass has something to say
+            beyond its counts (e.g. why it did nothing).
     """
 
     model: onnx.ModelProto
     modified: bool
     stats: Mapping[str, float] = field(default_factory=dict)
+    traffic: TrafficChange | None = None
+    note: str | None = None
 
 
 class Pass(abc.ABC):
@@ -45,6 +52,10 @@ class Pass(abc.ABC):
     """
 
     name: ClassVar[str]
+    #: Whether the pass may change the model's inputs or outputs (a pass that
+    #: does without saying so is rolled back). Such a pass checks its rewrite
+    #: itself; verification then continues from its output.
+    changes_interface: ClassVar[bool] = False
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> Pass:

@@ -77,9 +77,10 @@ class PinStaticShapesPass(Pass):
 
     Rules applied:
 
-    * each given shape is checked against the graph: the name must be a graph
-      input, the rank must match and fixed dimensions must agree; every input
-      left with a dynamic dimension must be given a shape;
+    * each given shape is checked against the graph: the rank must match and
+      fixed dimensions must agree; every input left with a dynamic dimension
+      must be given a shape; a shape for a name that is not (or no longer) an
+      input is left out (the pipeline checks the names before its first pass);
     * the shapes are written into ``graph.input``; onnxsim (shape inference and
       constant folding only, no fusions) then folds what became constant, such
       as Shape → Gather → Concat chains feeding a Reshape;
@@ -110,7 +111,11 @@ class PinStaticShapesPass(Pass):
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         before = _fingerprint(model.graph)
-        shapes = concrete_input_shapes(model, self.input_shapes)
+        names = {value.name for value in graph_inputs(model)}
+        # Shapes of inputs an earlier pass replaced (the network input after
+        # fuse_host_stages) no longer apply; the pipeline checked the names
+        # against the model it started from.
+        shapes = concrete_input_shapes(model, {k: v for k, v in self.input_shapes.items() if k in names})
         pinned_dims = 0
         for value in graph_inputs(model):
             if value.name not in shapes:
