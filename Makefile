@@ -17,11 +17,13 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # The reference detector: optimize its naive export with the default passes
-# (checked against onnxruntime), then run it on a synthetic test scene.
+# (clean-up, host-stage fusion driven by detector.toml, static shapes; each
+# checked against onnxruntime or the host pipeline), then run the fused
+# detector on a synthetic test scene.
 run: $(BIN)/.installed
 	$(BIN)/graphopt optimize $(DETECTOR)/model.onnx -o $(OUT) \
-		--input-shape image:1x3x480x640 --verify
-	$(BIN)/graphopt detect $(DETECTOR)/model.onnx --config $(DETECTOR)/detector.toml \
+		--config $(DETECTOR)/detector.toml --verify
+	$(BIN)/graphopt detect $(OUT)/model.onnx --config $(DETECTOR)/detector.toml \
 		--scene 1000004 -o $(OUT)/detections.png
 
 test: $(BIN)/.installed
@@ -39,9 +41,11 @@ evaluate: $(BIN)/.installed
 	$(BIN)/graphopt evaluate $(DETECTOR)/model.onnx --config $(DETECTOR)/detector.toml \
 		--weights $(DETECTOR)/weights.npz --frames $(FRAMES) --json build/evaluation.json
 
-# Per-frame latency and FLOPs of the naive deployment.
+# Per-frame latency and FLOPs of the naive deployment, then every deployment
+# side by side (naive, onnxruntime offline, onnxsim, graphopt) with the FLOP floor.
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_naive.py --json build/bench_naive.json
+	$(BIN)/python benchmarks/bench_overhead.py --json build/bench_overhead.json
 
 # A long random fuzzing run of model loading and the pass pipeline (CI runs 60 derandomized cases).
 fuzz: $(BIN)/.installed

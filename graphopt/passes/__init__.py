@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from ..errors import UnknownPassError
 from ..options import OptimizeOptions
 from .base import Pass, PassResult
+from .batch_norm import FoldBatchNormPass
+from .cse import MergeCommonSubexpressionsPass
 from .host_stages import FuseHostStagesPass
 from .redundancy import RemoveRedundantNodesPass
 from .static_shapes import PinStaticShapesPass
@@ -20,7 +22,9 @@ from .transposes import PushTransposesPass
 __all__ = [
     "DEFAULT_PASSES",
     "PASSES",
+    "FoldBatchNormPass",
     "FuseHostStagesPass",
+    "MergeCommonSubexpressionsPass",
     "Pass",
     "PassResult",
     "PinStaticShapesPass",
@@ -35,7 +39,9 @@ PASSES: dict[str, type[Pass]] = {
     cls.name: cls
     for cls in (
         RemoveRedundantNodesPass,
+        FoldBatchNormPass,
         PushTransposesPass,
+        MergeCommonSubexpressionsPass,
         FuseHostStagesPass,
         PinStaticShapesPass,
     )
@@ -44,7 +50,9 @@ PASSES: dict[str, type[Pass]] = {
 DEFAULT_PASSES: tuple[str, ...] = (
     # clean-up
     "remove_redundant_nodes",
+    "fold_batch_norm",
     "push_transposes",
+    "merge_common_subexpressions",
     # host-stage fusion (with a detector description), then exact shapes everywhere
     "fuse_host_stages",
     "pin_static_shapes",
