@@ -23,9 +23,11 @@ __all__ = [
     "attribute",
     "constant_value",
     "consumers",
+    "dead_node_indices",
     "declared_dims",
     "graph_output_names",
     "infer_tensor_info",
+    "live_values",
     "rename_uses",
     "resolve",
     "set_dims",
@@ -186,3 +188,28 @@ def infer_tensor_info(model: onnx.ModelProto) -> dict[str, TensorInfo]:
     for init in graph.initializer:
         infos[init.name] = TensorInfo(init.data_type, tuple(init.dims))
     return infos
+
+
+def dead_node_indices(graph: onnx.GraphProto) -> list[int]:
+    """Indices of the nodes none of whose outputs reach a graph output (reads from subgraphs count)."""
+    live, _ = live_values(graph)
+    return [i for i in range(len(graph.node)) if i not in live]
+
+
+def live_values(graph: onnx.GraphProto) -> tuple[set[int], set[str]]:
+    """The indices of the nodes that reach a graph output, and every value they (or the outputs) read."""
+    producer = {out: i for i, node in enumerate(graph.node) for out in node.output if out}
+    used = set(graph_output_names(graph))
+    pending = list(used)
+    live: set[int] = set()
+    while pending:
+        index = producer.get(pending.pop())
+        if index is None or index in live:
+            continue
+        live.add(index)
+        node = graph.node[index]
+        for name in [*node.input, *subgraph_inputs(node)]:
+            if name and name not in used:
+                used.add(name)
+                pending.append(name)
+    return live, used

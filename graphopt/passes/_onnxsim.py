@@ -17,12 +17,13 @@ import inspect
 import io
 import logging
 from collections.abc import Collection, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..graph import graph_output_names, rename_uses, subgraph_inputs
+from ..graph import dead_node_indices, graph_output_names, rename_uses, subgraph_inputs
 
 __all__ = ["ONNX_OPTIMIZER_PASSES", "remove_dead_nodes", "run_onnx_optimizers"]
 
@@ -125,8 +126,8 @@ def run_onnx_optimizers(model: onnx.ModelProto, names: Sequence[str]) -> onnx.Mo
 
     old_values = _value_names(old)
     _evaluate_new_constants(model, new, old_values)
-    dead_before = {out for i in _dead_node_indices(old) for out in old.node[i].output}
-    newly_dead = [i for i in _dead_node_indices(new) if not set(new.node[i].output) & dead_before]
+    dead_before = {out for i in dead_node_indices(old) for out in old.node[i].output}
+    newly_dead = [i for i in dead_node_indices(new) if not set(new.node[i].output) & dead_before]
     _remove_nodes(new, newly_dead, extra_initializers={t.name for t in new.initializer} - old_values)
 
     originals = _Originals(old)
@@ -167,7 +168,7 @@ def remove_dead_nodes(graph: onnx.GraphProto) -> int:
     Reads from If/Loop/Scan bodies count as uses; initializers listed as graph
     inputs stay.
     """
-    dead = _dead_node_indices(graph)
+    dead = dead_node_indices(graph)
     _remove_nodes(graph, dead)
     return len(dead)
 
@@ -200,16 +201,25 @@ def _simplify(model: onnx.ModelProto, skipped: Sequence[str]) -> onnx.ModelProto
         "skip_shape_inference": True,
         "check_n": 0,
     }
-    parameters = inspect.signature(onnxsim.simplify).parameters
-    # Newer releases default to a Z3 proof of the result when z3 is installed;
-    # it proves nothing that matters here and may take minutes.
-    if "certify" in parameters:
-        kwargs["certify"] = False
     # Initializers listed as graph inputs can be overridden at run time: they
     # stay inputs, and rewrites do not bake them in.
-    if "mutable_initializer" in parameters:
+    if "mutable_initializer" in inspect.signature(onnxsim.simplify).parameters:
         kwargs["mutable_initializer"] = True
-    # onnxsim prints progress and warnings with rich; passes do not print.
+    return quiet_simplify(model, **kwargs)
+
+
+def quiet_simplify(model: onnx.ModelProto, **kwargs: Any) -> onnx.ModelProto:
+    """``onnxsim.simplify(model, **kwargs)`` without its printing and without a Z3 proof.
+
+    Newer releases default to a Z3 proof of the result when z3 is installed;
+    it proves nothing that matters here and may take minutes. onnxsim prints
+    progress and warnings with rich; passes do not print, so it goes to the
+    debug log.
+    """
+    import onnxsim
+
+    if "certify" in inspect.signature(onnxsim.simplify).parameters:
+        kwargs["certify"] = False
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         simplified, _ = onnxsim.simplify(model, **kwargs)
@@ -285,25 +295,6 @@ def _unambiguous(pairs: Iterator[tuple[tuple[str, str], onnx.NodeProto]]) -> dic
             repeated.add(key)
         found[key] = node
     return {key: node for key, node in found.items() if key not in repeated}
-
-
-def _dead_node_indices(graph: onnx.GraphProto) -> list[int]:
-    """Indices of the nodes none of whose outputs reach a graph output (subgraph reads count)."""
-    producer = {out: i for i, node in enumerate(graph.node) for out in node.output if out}
-    used = set(graph_output_names(graph))
-    pending = list(used)
-    live: set[int] = set()
-    while pending:
-        index = producer.get(pending.pop())
-        if index is None or index in live:
-            continue
-        live.add(index)
-        node = graph.node[index]
-        for name in [*node.input, *subgraph_inputs(node)]:
-            if name and name not in used:
-                used.add(name)
-                pending.append(name)
-    return [i for i in range(len(graph.node)) if i not in live]
 
 
 def _reads_of(nodes: Sequence[onnx.NodeProto]) -> set[str]:

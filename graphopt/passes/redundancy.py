@@ -25,9 +25,9 @@ from ..graph import (
     consumers,
     graph_output_names,
     infer_tensor_info,
+    live_values,
     rename_uses,
     resolve,
-    subgraph_inputs,
 )
 from .base import Pass, PassResult
 
@@ -377,20 +377,7 @@ def _merge_duplicate_initializers(graph: onnx.GraphProto, stats: dict[str, int])
 
 def _remove_unused(graph: onnx.GraphProto, stats: dict[str, int], *, remove_inputs: bool) -> None:
     """Removes dead nodes, then initializers and (optionally) graph inputs nothing reads."""
-    producer_index = {out: i for i, node in enumerate(graph.node) for out in node.output if out}
-    used = graph_output_names(graph)
-    pending = list(used)
-    live: set[int] = set()
-    while pending:
-        index = producer_index.get(pending.pop())
-        if index is None or index in live:
-            continue
-        live.add(index)
-        node = graph.node[index]
-        for name in [*node.input, *subgraph_inputs(node)]:
-            if name and name not in used:
-                used.add(name)
-                pending.append(name)
+    live, used = live_values(graph)
     dead = [i for i in range(len(graph.node)) if i not in live]
     for index in reversed(dead):
         del graph.node[index]

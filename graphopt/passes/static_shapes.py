@@ -10,9 +10,6 @@ that later passes and FLOP counting see a fully static graph.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import io
 import logging
 import math
 import re
@@ -24,6 +21,7 @@ from ..errors import ShapeSpecError, first_line
 from ..graph import attribute, constant_value, declared_dims, infer_tensor_info, set_dims
 from ..options import OptimizeOptions
 from ..verify import concrete_input_shapes, format_dims, graph_inputs
+from ._onnxsim import quiet_simplify
 from .base import Pass, PassResult
 
 __all__ = ["PinStaticShapesPass", "parse_input_shape"]
@@ -139,24 +137,12 @@ class PinStaticShapesPass(Pass):
 
 def _simplify(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> onnx.ModelProto:
     """onnxsim's shape inference and constant folding, without its fusions and side effects."""
-    import onnxsim
-
     kwargs: dict[str, object] = {
         "overwrite_input_shapes": {name: list(dims) for name, dims in shapes.items()},
         "perform_optimization": False,
         "check_n": 0,
     }
-    # Newer onnxsim releases default to a Z3 proof of the result when z3 is
-    # installed; it proves nothing that matters here and may take minutes.
-    if "certify" in inspect.signature(onnxsim.simplify).parameters:
-        kwargs["certify"] = False
-    # onnxsim prints progress and warnings with rich; passes do not print.
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        simplified, _ = onnxsim.simplify(model, **kwargs)
-    if printed.getvalue().strip():
-        logger.debug("onnxsim: %s", printed.getvalue().strip())
-    return simplified
+    return quiet_simplify(model, **kwargs)
 
 
 def _fold_constants(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> int:
