@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,13 +217,16 @@ class _GraphWriter:
 
 
 def _copy_network(writer: _GraphWriter, network: onnx.GraphProto, interface: NetworkInterface, image: str,
-                  prefix: str) -> str:
-    """Appends the network's nodes reading ``image``, their values prefixed; returns the copy's output."""
+                  prefix: str, replaced: Mapping[str, str]) -> str:
+    """Appends the network's nodes reading ``image``, their values prefixed; returns the copy's output.
+
+    Initializers are shared, not copied; those in ``replaced`` are read under their new names.
+    """
     shared = {init.name for init in network.initializer}
 
     def renamed(name: str) -> str:
         if not name or name in shared:
-            return name
+            return replaced.get(name, name)
         return image if name == interface.input else prefix + name
 
     for node in network.node:
@@ -236,6 +239,53 @@ def _copy_network(writer: _GraphWriter, network: onnx.GraphProto, interface: Net
         copy.output.extend(renamed(name) for name in node.output)
         writer.nodes.append(copy)
     return renamed(interface.output)
+
+
+def _normalization_folded(writer: _GraphWriter, network: onnx.GraphProto, interface: NetworkInterface,
+                          spec: DetectorSpec) -> dict[str, str] | None:
+    """Folds ``(x / 255 − mean) / std`` into the Convs that read the image, if they allow it exactly.
+
+    Normalization is a per-channel affine map ``x·a + c``. The bilinear resize
+    commutes with it (its weights sum to one), and a Conv without padding
+    computes ``W * (x·a + c) + b = (W·a) * x + (b + Σ W·c)``, so the first
+    Conv can take the raw pixel values and three element-wise passes over
+    the frame disappear. Returns the initializer renames, or ``None`` when
+    some reader of the image is not such a Conv (padding would see zeros
+    where the normalized image has ``c``), and normalization stays in the graph.
+    """
+    readers = [node for node in network.node if interface.input in node.input]
+    constants = {init.name: init for init in network.initializer}
+    replaced: dict[str, str] = {}
+    scale = 1 / (255 * np.asarray(spec.std, np.float64))
+    shift = -np.asarray(spec.mean, np.float64) / np.asarray(spec.std, np.float64)
+    for node in readers:
+        pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), [])
+        auto_pad = next((a.s.decode() for a in node.attribute if a.name == "auto_pad"), "NOTSET")
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if (
+            node.op_type != "Conv"
+            or node.domain not in ("", "ai.onnx")
+            or list(node.input).index(interface.input) != 0
+            or any(pads)
+            or auto_pad not in ("NOTSET", "VALID")
+            or group != 1
+            or len(node.input) != 3
+            or not all(name in constants for name in node.input[1:])
+            or any(name in other.input for name in node.input[1:] for other in network.node if other not in readers)
+        ):
+            return None
+    for node in readers:
+        weight = numpy_helper.to_array(constants[node.input[1]]).astype(np.float64)
+        bias = numpy_helper.to_array(constants[node.input[2]]).astype(np.float64)
+        if weight.ndim != 4 or weight.shape[1] != 3:
+            return None
+        replaced[node.input[1]] = writer.constant(
+            "preprocess", f"{node.input[1]}.raw_pixels", (weight * scale[None, :, None, None]).astype(np.float32)
+        )
+        folded_bias = bias + np.einsum("oihw,i->o", weight, shift)
+        replaced[node.input[2]] = writer.constant("preprocess", f"{node.input[2]}.raw_pixels",
+                                                  folded_bias.astype(np.float32))
+    return replaced
 
 
 def _box_tables(spec: DetectorSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -257,6 +307,7 @@ def build_fused_model(
     threshold: float | None = None,
     max_detections: int | None = None,
     volume_output: bool = False,
+    fold_normalization: bool = True,
 ) -> onnx.ModelProto:
     """The whole detector as one static graph (see the module docstring).
 
@@ -270,6 +321,9 @@ def build_fused_model(
             ``spec.max_detections``.
         volume_output: also return the stacked score volume ``(S, Gh, Gw)``
             as ``score_volume``, to check the in-graph resampling.
+        fold_normalization: fold the input normalization into the first
+            Convs where that is exact (see :func:`_normalization_folded`);
+            otherwise, or when ``False``, it runs as element-wise ops.
 
     Raises:
         ConfigError: the network does not fit the spec (see :func:`network_interface`).
@@ -283,15 +337,19 @@ def build_fused_model(
         raise ConfigError(f"max_detections must be between 1 and the {cells} grid cells, got {k}")
     writer = _GraphWriter()
 
-    # 1. Pre-processing: the host's (x / 255 - mean) / std on the NCHW frame.
+    # 1. Pre-processing: NCHW float frame, normalized as the host did unless the first Convs take it.
     stage = "preprocess"
     x = writer.op(stage, "Transpose", [FRAME_INPUT], perm=[2, 0, 1])
     x = writer.op(stage, "Unsqueeze", [x, writer.constant(stage, "batch_axis", np.array([0], np.int64))])
     x = writer.op(stage, "Cast", [x], to=TensorProto.FLOAT)
-    x = writer.op(stage, "Div", [x, writer.constant(stage, "full_scale", np.array(255, np.float32))])
-    channel = (1, 3, 1, 1)
-    x = writer.op(stage, "Sub", [x, writer.constant(stage, "mean", np.asarray(spec.mean, np.float32).reshape(channel))])
-    x = writer.op(stage, "Div", [x, writer.constant(stage, "std", np.asarray(spec.std, np.float32).reshape(channel))])
+    replaced = _normalization_folded(writer, network.graph, interface, spec) if fold_normalization else None
+    if replaced is None:
+        replaced = {}
+        x = writer.op(stage, "Div", [x, writer.constant(stage, "full_scale", np.array(255, np.float32))])
+        channel = (1, 3, 1, 1)
+        mean, std = (np.asarray(v, np.float32).reshape(channel) for v in (spec.mean, spec.std))
+        x = writer.op(stage, "Sub", [x, writer.constant(stage, "mean", mean)])
+        x = writer.op(stage, "Div", [x, writer.constant(stage, "std", std)])
 
     # 2-3. Per scale: resize, the shared network, the person map onto the grid.
     planes = []
@@ -303,7 +361,7 @@ def build_fused_model(
             sizes = writer.constant(stage, "sizes", np.array([1, 3, height, width], np.int64))
             image = writer.op(stage, "Resize", [x, "", "", sizes], mode="linear",
                               coordinate_transformation_mode="half_pixel")
-        scores = _copy_network(writer, network.graph, interface, image, f"{stage}/")
+        scores = _copy_network(writer, network.graph, interface, image, f"{stage}/", replaced)
         person_class = writer.constant(stage, "person", np.array(PERSON_CLASS, np.int64))
         person = writer.op(stage, "Gather", [scores, person_class], axis=interface.class_axis)
         # Rows of cells the scale does not reach are zero, so those cells are exactly 0 as on the host.
@@ -387,7 +445,7 @@ def build_fused_model(
         f"{network.graph.name or 'network'}_fused",
         [frame],
         outputs,
-        [*network.graph.initializer, *writer.initializers],
+        [init for init in [*network.graph.initializer, *writer.initializers] if init.name not in replaced],
     )
     model = helper.make_model(graph, opset_imports=list(network.opset_import), ir_version=network.ir_version)
     model.producer_name, model.producer_version = network.producer_name, network.producer_version
