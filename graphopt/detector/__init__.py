@@ -4,6 +4,8 @@
   camera it looks through (:class:`CameraSpec`), loaded from TOML;
 * :mod:`.network`: the network and its naive, exporter-style ONNX graph;
 * :mod:`.naive`: the naive host-driven deployment (:class:`NaiveDetector`);
+* :mod:`.fused`: the whole detector as one static graph (:func:`~.fused.build_fused_model`,
+  :class:`FusedDetector`), which the ``fuse_host_stages`` pass writes;
 * :mod:`.grid`: pyramid resizes and the common score grid, shared by every form;
 * :mod:`.scenes`: synthetic scenes with ground truth from the camera model;
 * :mod:`.evaluate` and :mod:`.workload`: miss rate versus FPPI, detector
@@ -12,6 +14,7 @@
 """
 
 from .detections import Detections
+from .fused import FusedDetector
 from .naive import NaiveDetector
 from .scenes import Scene, generate_scenes, render_scene, scene_seeds
 from .spec import CameraSpec, DetectorConfig, DetectorSpec, load_config
@@ -21,6 +24,7 @@ __all__ = [
     "Detections",
     "DetectorConfig",
     "DetectorSpec",
+    "FusedDetector",
     "NaiveDetector",
     "Scene",
     "generate_scenes",

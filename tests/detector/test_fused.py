@@ -66,7 +66,7 @@ def test_graph_takes_the_raw_frame_and_returns_fixed_size_detections(fused_with_
 
 def test_every_scale_reads_one_copy_of_the_weights(network: onnx.ModelProto) -> None:
     network = RemoveRedundantNodesPass()(network).model  # the export reads conv3.weight through an Identity
-    fused = build_fused_model(network, SPEC)
+    fused = build_fused_model(network, SPEC, fold_normalization=False)  # conv1 keeps its own weights
     convs = [node for node in fused.graph.node if node.op_type == "Conv"]
     network_convs = [node for node in network.graph.node if node.op_type == "Conv"]
     assert len(convs) == len(SPEC.scales) * len(network_convs)
@@ -212,3 +212,35 @@ def test_detections_identical_on_the_whole_test_set(network: onnx.ModelProto) ->
         detections += len(ours)
     assert worst <= 1e-4
     assert detections > 200  # about two people per frame: the comparison is not between empty lists
+
+
+def test_normalization_is_folded_into_the_first_conv_when_exact(network: onnx.ModelProto, scenes: list) -> None:
+    clean = RemoveRedundantNodesPass()(network).model  # the image now feeds conv1 directly
+    folded = build_fused_model(clean, SPEC, volume_output=True)
+    kept = build_fused_model(clean, SPEC, volume_output=True, fold_normalization=False)
+    preprocess = [n.op_type for n in folded.graph.node if n.name.startswith("fused/preprocess/")]
+    assert preprocess == ["Transpose", "Unsqueeze", "Cast"]
+    assert {"Div", "Sub"} <= {n.op_type for n in kept.graph.node if n.name.startswith("fused/preprocess/")}
+    assert "conv1.weight" not in {init.name for init in folded.graph.initializer}
+    naive = NaiveDetector(network, SPEC)
+    ours = FusedDetector(folded, SPEC)
+    for scene in scenes[:3]:
+        np.testing.assert_allclose(ours.run(scene.image)[VOLUME_OUTPUT], naive.score_volume(scene.image), atol=1e-4)
+    # The raw export reads the image through an Identity: not a Conv, so normalization stays in the graph.
+    raw = [n.op_type for n in build_fused_model(network, SPEC).graph.node if n.name.startswith("fused/preprocess/")]
+    assert "Div" in raw
+
+
+@pytest.mark.skipif(
+    __import__("graphopt.backends.onnxruntime", fromlist=["gpu_provider"]).gpu_provider() is None,
+    reason="this onnxruntime build has no GPU execution provider (CUDA/ROCm/DirectML), so it inserts no Memcpy nodes",
+)
+def test_fused_graph_needs_no_memcpy_on_a_gpu_provider(network: onnx.ModelProto) -> None:
+    from graphopt.backends.onnxruntime import count_memcpy_nodes, gpu_provider
+
+    provider = gpu_provider()
+    assert provider is not None
+    optimized, _ = graphopt.optimize(network, detector=CONFIG)
+    # Only the frame in and the detections out cross; everything between stays on the device.
+    assert count_memcpy_nodes(optimized, provider) <= count_memcpy_nodes(network, provider)
+    assert count_memcpy_nodes(optimized, provider) <= 2
