@@ -46,12 +46,22 @@ class _Verifier:
         assert options.verify is not None
         self.options = options
         self.tolerance = options.verify
-        shapes = concrete_input_shapes(model, options.input_shapes)
-        self.feeds = [
-            random_inputs(model, shapes, seed=options.verify.seed + i) for i in range(options.verify.samples)
-        ]
+        self.feeds: list[dict[str, np.ndarray]] = []
+        self.reference: list[dict[str, np.ndarray]] = []
         # The input model must run, or nothing can be verified against it.
-        self.reference = [self._run(model, feeds, "the input model (for --verify)") for feeds in self.feeds]
+        self._start(model, "the input model (for --verify)")
+
+    def _start(self, model: onnx.ModelProto, what: str) -> None:
+        """Fresh random inputs for ``model`` and its outputs on them as the reference.
+
+        Shapes given for names that are not (or no longer) inputs are left out;
+        the pipeline checked them against the model it started from.
+        """
+        names = {v.name for v in model.graph.input}
+        given = {name: dims for name, dims in self.options.input_shapes.items() if name in names}
+        shapes = concrete_input_shapes(model, given)
+        self.feeds = [random_inputs(model, shapes, seed=self.tolerance.seed + i) for i in range(self.tolerance.samples)]
+        self.reference = [self._run(model, feeds, what) for feeds in self.feeds]
 
     @staticmethod
     def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:
@@ -76,15 +86,8 @@ class _Verifier:
         self.reference = outputs
 
     def rebase(self, model: onnx.ModelProto) -> None:
-        """Starts over from ``model``, whose inputs or outputs differ: new inputs, new reference outputs.
-
-        Shapes given for inputs the model no longer has are left out.
-        """
-        names = {v.name for v in model.graph.input}
-        given = {name: dims for name, dims in self.options.input_shapes.items() if name in names}
-        shapes = concrete_input_shapes(model, given)
-        self.feeds = [random_inputs(model, shapes, seed=self.tolerance.seed + i) for i in range(self.tolerance.samples)]
-        self.reference = [self._run(model, feeds, "its output") for feeds in self.feeds]
+        """Starts over from ``model``, whose inputs or outputs differ: new inputs, new reference outputs."""
+        self._start(model, "its output")
 
 
 def _interface_changed(before: onnx.ModelProto, after: onnx.ModelProto) -> bool:

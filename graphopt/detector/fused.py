@@ -46,7 +46,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..backends.base import LatencyStats, measure_latency
 from ..backends.onnxruntime import create_session, run_session
 from ..errors import ConfigError
-from ..graph import declared_dims
+from ..graph import attribute, declared_dims
 from ..model_io import load_model
 from ..traffic import BoundaryTraffic, HostStage
 from ..verify import format_dims, graph_inputs
@@ -259,15 +259,15 @@ def _normalization_folded(writer: _GraphWriter, network: onnx.GraphProto, interf
     scale = 1 / (255 * np.asarray(spec.std, np.float64))
     shift = -np.asarray(spec.mean, np.float64) / np.asarray(spec.std, np.float64)
     for node in readers:
-        pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), [])
-        auto_pad = next((a.s.decode() for a in node.attribute if a.name == "auto_pad"), "NOTSET")
-        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        pads = attribute(node, "pads", [])
+        auto_pad = attribute(node, "auto_pad", b"NOTSET")
+        group = attribute(node, "group", 1)
         if (
             node.op_type != "Conv"
             or node.domain not in ("", "ai.onnx")
             or list(node.input).index(interface.input) != 0
             or any(pads)
-            or auto_pad not in ("NOTSET", "VALID")
+            or auto_pad not in (b"NOTSET", b"VALID")
             or group != 1
             or len(node.input) != 3
             or not all(name in constants for name in node.input[1:])
