@@ -65,6 +65,7 @@ class PassRecord:
     output_errors: dict[str, OutputError] | None = None
     message: str | None = None
     traffic: TrafficChange | None = None
+    details: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def max_abs_error(self) -> float | None:
@@ -182,4 +183,5 @@ def record_as_dict(record: PassRecord) -> dict[str, Any]:
         "stats": record.stats,
         "message": record.message,
         "traffic": record.traffic.to_dict() if record.traffic is not None else None,
+        "details": record.details,
     }

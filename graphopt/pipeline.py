@@ -170,6 +170,7 @@ class Pipeline:
         record.stats = dict(result.stats)
         record.traffic = result.traffic
         record.message = result.note
+        record.details = [dict(row) for row in result.details]
         try:
             check_model(result.model, origin="its output")
             record.checks = True
@@ -193,6 +194,11 @@ class Pipeline:
                 return self._roll_back(record, model, str(error))
             record.output_errors = errors
             bad = [name for name, err in errors.items() if not err.within_tolerance]
+            if bad and getattr(pass_, "changes_precision", False):
+                # Lower precision on purpose: the pass's own guard judged the
+                # outputs; the errors are recorded, and later passes are
+                # verified against this pass's outputs.
+                bad = []
             if bad:
                 worst = max(errors[name].max_abs for name in bad)
                 return self._roll_back(
@@ -209,6 +215,7 @@ class Pipeline:
         record.status = "rolled_back"
         record.modified = False
         record.traffic = None
+        record.details = []
         record.message = reason
         for inst in reversed(self.instruments):
             inst.after_pass_failed(record, model, reason)

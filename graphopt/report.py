@@ -195,7 +195,7 @@ class Report:
         for r in self.passes:
             if r.message:
                 lines.append(f"{r.name}: {r.message}")
-            elif r.stats and any(r.stats.values()):
+            if r.status != "rolled_back" and r.stats and any(r.stats.values()):
                 # Traffic counts are printed in full on their own lines below.
                 shown = {k: v for k, v in r.stats.items() if r.traffic is None or not k.endswith(("_before", "_after"))}
                 counts = ", ".join(f"{key} {value:g}" for key, value in shown.items() if value)
@@ -203,6 +203,12 @@ class Report:
                 lines.append(f"{r.name}: {counts}" + (f" (ops {ops})" if ops else ""))
             if r.traffic is not None:
                 lines.extend(_traffic_lines(r.name, r.traffic))
+            if (r.status != "rolled_back" and r.param_bytes_before is not None
+                    and r.param_bytes_after is not None and r.param_bytes_before != r.param_bytes_after):
+                lines.append(f"{r.name}: parameters {_bytes(r.param_bytes_before)} → {_bytes(r.param_bytes_after)}")
+            for row in r.details:
+                text = ", ".join(f"{key} {value}" for key, value in row.items() if key != "reason")
+                lines.append(f"{r.name}: {text}: {row['reason']}" if "reason" in row else f"{r.name}: {text}")
         if self.backend:
             b = self.backend
             lines.append(f"backend: {b.name} ({b.runtime_version}, {', '.join(b.providers)}) → {b.artifact}")

@@ -14,17 +14,22 @@ from ..options import OptimizeOptions
 from .base import Pass, PassResult
 from .batch_norm import FoldBatchNormPass
 from .cse import MergeCommonSubexpressionsPass
+from .fp16 import ConvertToFp16Pass
 from .host_stages import FuseHostStagesPass
+from .nms_logits import NmsOnLogitsPass
 from .redundancy import RemoveRedundantNodesPass
 from .static_shapes import PinStaticShapesPass
 from .transposes import PushTransposesPass
 
 __all__ = [
     "DEFAULT_PASSES",
+    "FP16_PASSES",
     "PASSES",
+    "ConvertToFp16Pass",
     "FoldBatchNormPass",
     "FuseHostStagesPass",
     "MergeCommonSubexpressionsPass",
+    "NmsOnLogitsPass",
     "Pass",
     "PassResult",
     "PinStaticShapesPass",
@@ -44,6 +49,8 @@ PASSES: dict[str, type[Pass]] = {
         MergeCommonSubexpressionsPass,
         FuseHostStagesPass,
         PinStaticShapesPass,
+        NmsOnLogitsPass,
+        ConvertToFp16Pass,
     )
 }
 
@@ -57,6 +64,10 @@ DEFAULT_PASSES: tuple[str, ...] = (
     "fuse_host_stages",
     "pin_static_shapes",
 )
+
+#: What ``--fp16`` appends to the pipeline: the NMS moves to log-odds first, so
+#: that the float16 graph never thresholds or max-pools saturated probabilities.
+FP16_PASSES: tuple[str, ...] = ("nms_on_logits", "convert_to_fp16")
 
 
 def get_pass_class(name: str) -> type[Pass]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -31,6 +31,8 @@ class PassResult:
             traffic per frame before and after.
         note: one sentence for the report when the pass has something to say
             beyond its counts (e.g. why it did nothing).
+        details: rows the report lists under the pass, each a small mapping of
+            strings (e.g. the nodes a conversion kept in float32, and why).
     """
 
     model: onnx.ModelProto
@@ -38,6 +40,7 @@ class PassResult:
     stats: Mapping[str, float] = field(default_factory=dict)
     traffic: TrafficChange | None = None
     note: str | None = None
+    details: Sequence[Mapping[str, str]] = ()
 
 
 class Pass(abc.ABC):
@@ -56,6 +59,11 @@ class Pass(abc.ABC):
     #: does without saying so is rolled back). Such a pass checks its rewrite
     #: itself; verification then continues from its output.
     changes_interface: ClassVar[bool] = False
+    #: Whether the pass lowers numeric precision on purpose (float16). Such a
+    #: pass checks its outputs itself (its precision guard); verification
+    #: records its output errors without rolling it back, and continues from
+    #: its outputs.
+    changes_precision: ClassVar[bool] = False
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> Pass:
