@@ -19,12 +19,17 @@ $(BIN)/.installed: pyproject.toml
 # The reference detector: optimize its naive export with the default passes
 # (clean-up, host-stage fusion driven by detector.toml, static shapes; each
 # checked against onnxruntime or the host pipeline), then run the fused
-# detector on a synthetic test scene.
+# detector on a synthetic test scene; then the same with --fp16 (NMS on
+# log-odds, float16 conversion with its precision guard) into $(OUT)-fp16.
 run: $(BIN)/.installed
 	$(BIN)/graphopt optimize $(DETECTOR)/model.onnx -o $(OUT) \
 		--config $(DETECTOR)/detector.toml --verify
 	$(BIN)/graphopt detect $(OUT)/model.onnx --config $(DETECTOR)/detector.toml \
 		--scene 1000004 -o $(OUT)/detections.png
+	$(BIN)/graphopt optimize $(DETECTOR)/model.onnx -o $(OUT)-fp16 \
+		--config $(DETECTOR)/detector.toml --verify --fp16
+	$(BIN)/graphopt detect $(OUT)-fp16/model.onnx --config $(DETECTOR)/detector.toml \
+		--scene 1000004 -o $(OUT)-fp16/detections.png
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -42,10 +47,14 @@ evaluate: $(BIN)/.installed
 		--weights $(DETECTOR)/weights.npz --frames $(FRAMES) --json build/evaluation.json
 
 # Per-frame latency and FLOPs of the naive deployment, then every deployment
-# side by side (naive, onnxruntime offline, onnxsim, graphopt) with the FLOP floor.
+# side by side (naive, onnxruntime offline, onnxsim, graphopt) with the FLOP
+# floor, then float16 with the NMS on log-odds against the naive float16
+# conversions (onnxconverter-common from the bench extra).
 bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_naive.py --json build/bench_naive.json
 	$(BIN)/python benchmarks/bench_overhead.py --json build/bench_overhead.json
+	$(BIN)/python benchmarks/bench_fp16.py --json build/bench_fp16.json
 
 # A long random fuzzing run of model loading and the pass pipeline (CI runs 60 derandomized cases).
 fuzz: $(BIN)/.installed

@@ -11,7 +11,7 @@ import onnx
 
 from .model_io import load_model
 from .options import OptimizeOptions, VerifyOptions
-from .passes import Pass, build_passes
+from .passes import Pass, build_passes, with_fp16
 from .pipeline import Pipeline
 from .report import Report
 
@@ -29,6 +29,9 @@ def optimize(
     verify: bool | VerifyOptions = False,
     keep_going: bool = False,
     detector: DetectorConfig | str | os.PathLike[str] | None = None,
+    fp16: bool = False,
+    keep_fp32: Sequence[str] = (),
+    keep_fp32_ops: Sequence[str] = (),
 ) -> tuple[onnx.ModelProto, Report]:
     """Runs a pass pipeline on a model and returns the optimized model and its report.
 
@@ -45,6 +48,10 @@ def optimize(
             ``None`` for a model that is not a detector. Without
             ``input_shapes``, a detector network's one image input is taken
             at the frame size, ``1×3×H×W``.
+        fp16: append :data:`~graphopt.passes.FP16_PASSES` (NMS on log-odds, then
+            float16 conversion) to the passes, unless they are named already.
+        keep_fp32: node names the float16 conversion keeps in float32.
+        keep_fp32_ops: operator types the float16 conversion keeps in float32.
 
     Raises:
         GraphoptError: bad model, unknown pass, shapes that contradict the
@@ -67,7 +74,11 @@ def optimize(
         verify=VerifyOptions() if verify is True else (verify or None),
         keep_going=keep_going,
         detector=detector,  # type: ignore[arg-type]
+        keep_fp32=tuple(keep_fp32),
+        keep_fp32_ops=tuple(keep_fp32_ops),
     )
+    if fp16:
+        passes = with_fp16(passes)
     if passes is None or all(isinstance(p, str) for p in passes):
         pass_objects = build_passes(passes, options=options)  # type: ignore[arg-type]
     else:

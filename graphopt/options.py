@@ -40,9 +40,13 @@ class OptimizeOptions:
         detector: the detector and camera description (``--config``) that
             detector passes such as ``fuse_host_stages`` are driven by, or
             ``None`` for a model that is not a detector.
+        keep_fp32: node names ``convert_to_fp16`` keeps in float32 (``--keep-fp32``).
+        keep_fp32_ops: operator types it keeps in float32 (``--keep-fp32-op``).
     """
 
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     verify: VerifyOptions | None = None
     keep_going: bool = False
     detector: DetectorConfig | None = None
+    keep_fp32: tuple[str, ...] = ()
+    keep_fp32_ops: tuple[str, ...] = ()

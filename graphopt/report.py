@@ -109,6 +109,21 @@ def _error(value: float | None) -> str:
     return "-" if value is None else f"{value:.2e}"
 
 
+def _detail_lines(record: PassRecord) -> list[str]:
+    """A pass's detail rows; nodes kept in float32 grouped by reason (the JSON report lists every one)."""
+    kept: dict[str, list[str]] = {}
+    lines = []
+    for row in record.details:
+        if {"name", "op_type", "reason"} <= set(row):
+            kept.setdefault(row["reason"], []).append(f"{row['name']} ({row['op_type']})")
+        else:
+            lines.append(f"{record.name}: " + ", ".join(f"{key} {value}" for key, value in row.items()))
+    for reason, nodes in kept.items():
+        shown = ", ".join(nodes[:3]) + (f" and {len(nodes) - 3} more" if len(nodes) > 3 else "")
+        lines.append(f"{record.name}: kept in float32, {len(nodes)} node{'s' * (len(nodes) > 1)}: {shown}: {reason}")
+    return lines
+
+
 @dataclass
 class Report:
     """What a pipeline run did, pass by pass."""
@@ -203,12 +218,10 @@ class Report:
                 lines.append(f"{r.name}: {counts}" + (f" (ops {ops})" if ops else ""))
             if r.traffic is not None:
                 lines.extend(_traffic_lines(r.name, r.traffic))
-            if (r.status != "rolled_back" and r.param_bytes_before is not None
-                    and r.param_bytes_after is not None and r.param_bytes_before != r.param_bytes_after):
-                lines.append(f"{r.name}: parameters {_bytes(r.param_bytes_before)} → {_bytes(r.param_bytes_after)}")
-            for row in r.details:
-                text = ", ".join(f"{key} {value}" for key, value in row.items() if key != "reason")
-                lines.append(f"{r.name}: {text}: {row['reason']}" if "reason" in row else f"{r.name}: {text}")
+            sizes = (_bytes(r.param_bytes_before), _bytes(r.param_bytes_after))
+            if r.status != "rolled_back" and r.param_bytes_before is not None and sizes[0] != sizes[1]:
+                lines.append(f"{r.name}: parameters {sizes[0]} → {sizes[1]}")
+            lines.extend(_detail_lines(r))
         if self.backend:
             b = self.backend
             lines.append(f"backend: {b.name} ({b.runtime_version}, {', '.join(b.providers)}) → {b.artifact}")

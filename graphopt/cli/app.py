@@ -27,7 +27,7 @@ from ..errors import GraphoptError, ShapeSpecError
 from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
 from ..options import VerifyOptions
-from ..passes import DEFAULT_PASSES, PASSES, select_passes
+from ..passes import DEFAULT_PASSES, PASSES, select_passes, with_fp16
 from ..passes.host_stages import takes_a_frame as _takes_a_frame
 from ..passes.static_shapes import parse_input_shape
 from ..report import BackendResult
@@ -114,6 +114,12 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Detector description (TOML) for the detector passes: with it, fuse_host_stages turns the "
               "network into the whole detector (frame in, detections out).")
+@click.option("--fp16", is_flag=True,
+              help="Append nms_on_logits and convert_to_fp16: float16 throughout, NMS on log-odds.")
+@click.option("--keep-fp32", multiple=True, metavar="NAMES",
+              help="Nodes the float16 conversion keeps in float32, comma-separated.")
+@click.option("--keep-fp32-op", "keep_fp32_ops", multiple=True, metavar="OPS",
+              help="Operator types the float16 conversion keeps in float32, comma-separated.")
 def optimize(
     model_path: Path,
     output_dir: Path,
@@ -130,6 +136,9 @@ def optimize(
     repeats: int,
     report_json: Path | None,
     config_path: Path | None,
+    fp16: bool,
+    keep_fp32: tuple[str, ...],
+    keep_fp32_ops: tuple[str, ...],
 ) -> None:
     """Optimize MODEL and write it, with a per-pass report, into OUTDIR."""
     with _naming_the_model(model_path):
@@ -140,7 +149,10 @@ def optimize(
 
             config = load_config(config_path)
         # Names are checked before any work, so that a typo costs nothing.
-        pass_list = select_passes(_split_names(passes) or None, skip=_split_names(skip))
+        chosen = _split_names(passes) or None
+        if fp16:
+            chosen = [name for name in with_fp16(chosen) if isinstance(name, str)]
+        pass_list = select_passes(chosen, skip=_split_names(skip))
         target = get_backend(backend)
 
         name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name
@@ -164,6 +176,8 @@ def optimize(
             verify=VerifyOptions(rtol=rtol, atol=atol) if verify else False,
             keep_going=keep_going,
             detector=config,
+            keep_fp32=_split_names(keep_fp32),
+            keep_fp32_ops=_split_names(keep_fp32_ops),
         )
         report.source = str(model_path)
         artifact = target.build(optimized, BuildOptions(name=name))

@@ -38,6 +38,7 @@ __all__ = [
     "build_passes",
     "get_pass_class",
     "select_passes",
+    "with_fp16",
 ]
 
 PASSES: dict[str, type[Pass]] = {
@@ -68,6 +69,13 @@ DEFAULT_PASSES: tuple[str, ...] = (
 #: What ``--fp16`` appends to the pipeline: the NMS moves to log-odds first, so
 #: that the float16 graph never thresholds or max-pools saturated probabilities.
 FP16_PASSES: tuple[str, ...] = ("nms_on_logits", "convert_to_fp16")
+
+
+def with_fp16(passes: Sequence[str | Pass] | None) -> list[str | Pass]:
+    """``passes`` (default :data:`DEFAULT_PASSES`) followed by those of :data:`FP16_PASSES` not in it already."""
+    chosen: list[str | Pass] = list(DEFAULT_PASSES if passes is None else passes)
+    present = {p if isinstance(p, str) else getattr(p, "name", "") for p in chosen}
+    return chosen + [name for name in FP16_PASSES if name not in present]
 
 
 def get_pass_class(name: str) -> type[Pass]:

@@ -94,10 +94,10 @@ class KeptNode:
 
 @dataclass
 class Fp16Conversion:
-    """A converted model and what the conversion did."""
+    """A converted model and what the conversion did (``converted``: the nodes now in float16, in graph order)."""
 
     model: onnx.ModelProto
-    float16_nodes: int
+    converted: list[str]
     kept: list[KeptNode] = field(default_factory=list)
     casts: int = 0
     initializers: int = 0
@@ -139,6 +139,8 @@ def _half_slots(node: onnx.NodeProto, types: Mapping[str, int], opset: int) -> _
         return None
     if any(attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for attr in node.attribute):
         return None
+    if node.op_type == "Cast" and any(a.name == "to" and a.i == _HALF for a in node.attribute):
+        return None  # casts to float16 already: a float16 input would only put a second Cast in front of it
     try:
         schema = onnx.defs.get_schema(node.op_type, opset, "")
     except onnx.defs.SchemaError:
@@ -365,7 +367,7 @@ def convert_to_float16(
     graph.value_info.extend(infer_value_info(work))
     return Fp16Conversion(
         model=work,
-        float16_nodes=len(half),
+        converted=[node.name for node in model.graph.node if node.name in half],
         kept=kept,
         casts=max(added, 0),
         initializers=converted_constants,
@@ -495,22 +497,40 @@ def _guarded(
     """The conversion with the guard's additions to ``keep``, and the nodes the guard kept."""
     keep = dict(keep)
     first = convert_to_float16(model, keep_nodes=keep, keep_op_types=keep_op_types, keep_io_types=keep_io_types)
-    candidates = [n.name for n in model.graph.node if n.name not in {k.name for k in first.kept}]
+    candidates = list(first.converted)
     guard: list[KeptNode] = []
     ops = {n.name: n.op_type for n in model.graph.node}
-    for name, peak in _float_activations(model, candidates, feeds).items():
-        if peak > FLOAT16_MAX and name not in keep:
+    # Every node's outputs, kept ones too: a kept node's value is still cast for its float16 readers.
+    activations = _float_activations(model, list(ops), feeds)
+    overflowing = {name: peak for name, peak in activations.items() if peak > FLOAT16_MAX}
+    for name, peak in overflowing.items():
+        if name in candidates and name not in keep:
             reason = f"its output reaches {peak:.3g} on the calibration inputs, beyond float16's {FLOAT16_MAX:g}"
             keep[name] = reason
             guard.append(KeptNode(name, ops[name], reason))
+    # Such a value overflows wherever it is cast for a float16 reader, so its readers stay in float32 too.
+    users = consumers(model.graph)
+    for node in model.graph.node:
+        if node.name not in overflowing:
+            continue
+        for out in node.output:
+            for reader in users.get(out, []):
+                if reader.name in candidates and reader.name not in keep:
+                    reason = (f"reads '{out}', which reaches {overflowing[node.name]:.3g} on the calibration "
+                              f"inputs, beyond float16's {FLOAT16_MAX:g}")
+                    keep[reader.name] = reason
+                    guard.append(KeptNode(reader.name, reader.op_type, reason))
     reference = _run(model, feeds, "the float32 model (precision guard)")
 
     def failure(extra: Collection[str]) -> str | None:
         trial = {**keep, **dict.fromkeys(extra, "")}
         converted = convert_to_float16(model, keep_nodes=trial, keep_op_types=keep_op_types,
                                        keep_io_types=keep_io_types)
+        # Without keep_io_types the float inputs are float16: the calibration inputs must be too.
+        half_inputs = {v.name for v in converted.model.graph.input if v.type.tensor_type.elem_type == _HALF}
+        trial_feeds = [{k: v.astype(np.float16) if k in half_inputs else v for k, v in f.items()} for f in feeds]
         try:
-            outputs = _run(converted.model, feeds, "the float16 model (precision guard)")
+            outputs = _run(converted.model, trial_feeds, "the float16 model (precision guard)")
         except RuntimeRunError as error:
             return str(error)
         for number, (ref, new) in enumerate(zip(reference, outputs, strict=True)):
@@ -519,11 +539,11 @@ def _guarded(
                 return f"calibration input {number + 1}: {why}"
         return None
 
-    half = [n.name for n in model.graph.node if n.name in set(candidates) - set(keep)]
+    half = [name for name in candidates if name not in keep]
     why = failure(())
     if why is not None:
-        # The fewest nodes nearest the outputs whose float32 restores the outputs (bisection), ...
-        tail = half[::-1]
+        # The fewest nodes nearest the outputs (in steps) whose float32 restores the outputs (bisection), ...
+        tail = sorted(half, key=_distance_to_outputs(model).__getitem__)
         low, high = 0, len(tail)
         while low < high:
             middle = (low + high) // 2
@@ -536,7 +556,7 @@ def _guarded(
             raise ConfigError(f"the float16 graph fails even with every node in float32 ({why})")
         # ... then each of them returned to float16 where the outputs allow it.
         needed = list(chosen)
-        if len(chosen) <= 24:
+        if len(chosen) <= 64:
             for name in chosen:
                 rest = [n for n in needed if n != name]
                 if failure(rest) is None:
@@ -547,6 +567,20 @@ def _guarded(
             guard.append(KeptNode(name, ops[name], reason))
     final = convert_to_float16(model, keep_nodes=keep, keep_op_types=keep_op_types, keep_io_types=keep_io_types)
     return final, guard
+
+
+def _distance_to_outputs(model: onnx.ModelProto) -> dict[str, int]:
+    """Each node's fewest steps to a graph output (0: it writes one); unreachable nodes last."""
+    graph = model.graph
+    users = consumers(graph)
+    outputs = graph_output_names(graph)
+    distance: dict[str, int] = {}
+    for node in reversed(graph.node):  # readers come after writers: one reverse pass suffices
+        steps = [0] if any(out in outputs for out in node.output) else []
+        steps += [distance[user.name] + 1 for out in node.output for user in users.get(out, [])
+                  if user.name in distance]
+        distance[node.name] = min(steps, default=len(graph.node))
+    return distance
 
 
 def _name_nodes(model: onnx.ModelProto) -> None:
@@ -600,7 +634,8 @@ class ConvertToFp16Pass(Pass):
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> Pass:
-        made = cls(calibration=calibration_inputs(options))
+        made = cls(keep_nodes=options.keep_fp32, keep_op_types=options.keep_fp32_ops,
+                   calibration=calibration_inputs(options))
         made._input_shapes = dict(options.input_shapes)
         return made
 
@@ -637,7 +672,7 @@ class ConvertToFp16Pass(Pass):
         for k in kept:
             logger.info("kept in float32: %s (%s): %s", k.name, k.op_type, k.reason)
         stats = {
-            "float16_nodes": conversion.float16_nodes,
+            "float16_nodes": len(conversion.converted),
             "float32_nodes": len(kept),
             "kept_by_guard": len(guard),
             "casts": conversion.casts,
@@ -645,7 +680,7 @@ class ConvertToFp16Pass(Pass):
             "calibration_inputs": len(feeds),
         }
         details = [k.to_dict() for k in kept]
-        return PassResult(conversion.model, conversion.float16_nodes > 0, stats, note=note, details=details)
+        return PassResult(conversion.model, len(conversion.converted) > 0, stats, note=note, details=details)
 
 
 def _is_fused_detector(model: onnx.ModelProto) -> bool:

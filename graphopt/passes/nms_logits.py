@@ -155,15 +155,22 @@ class NmsOnLogitsPass(Pass):
     Args:
         scores: names of the Softmax/Sigmoid outputs to rewrite; by default
             every one whose scores reach a MaxPool.
+        float32_head: pin the head's nodes (log-odds, resampling, NMS,
+            threshold, TopK; a fraction of a percent of a detector's FLOPs) to
+            float32, so that a float16 conversion feeds them the float16
+            logits and leaves them there: in float16, neighbouring cells can
+            tie at the resolution of their log-odds, and a tie is a duplicate
+            peak. ``False`` leaves the head to the conversion.
     """
 
     name = "nms_on_logits"
 
-    def __init__(self, *, scores: Sequence[str] = ()) -> None:
+    def __init__(self, *, scores: Sequence[str] = (), float32_head: bool = True) -> None:
         self.scores = tuple(scores)
+        self.float32_head = float32_head
 
     def __repr__(self) -> str:
-        return f"NmsOnLogitsPass(scores={self.scores!r})"
+        return f"NmsOnLogitsPass(scores={self.scores!r}, float32_head={self.float32_head})"
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         graph = model.graph
@@ -185,7 +192,7 @@ class NmsOnLogitsPass(Pass):
         if not chosen:
             return PassResult(model, False, dict.fromkeys(STAT_KEYS, 0),
                               note="no Softmax or Sigmoid output reaches a max-pooling NMS")
-        stats = head.rewrite(chosen)
+        stats = head.rewrite(chosen, pin=self.float32_head)
         return PassResult(model, True, stats)
 
 
@@ -323,7 +330,7 @@ class _Head:
         return any(node.op_type == "MaxPool" for node in nodes)
 
     # -- rewriting -----------------------------------------------------------
-    def rewrite(self, sources: Sequence[onnx.NodeProto]) -> dict[str, int]:
+    def rewrite(self, sources: Sequence[onnx.NodeProto], *, pin: bool = True) -> dict[str, int]:
         graph = self.graph
         starts = [value for source in sources for value in self._starts(source) or []]
         region, values = self._walk(starts)
@@ -337,10 +344,14 @@ class _Head:
         replaced: set[int] = set()
         for source in sources:
             if source.op_type == "Sigmoid":
-                # The scores *are* the logits: every reader of the Sigmoid reads its input.
-                self._rename_readers(source.output[0], source.input[0])
+                # The scores *are* the logits: every reader of the Sigmoid reads its input, under a name of
+                # its own, so that other readers of the logits (or a logits graph output) get no exit Sigmoid.
+                writer.nodes = []
+                odds = writer.op("Identity", [source.input[0]], output=writer.unique("log_odds"))
+                placed.setdefault(id(source), []).extend(writer.nodes)
+                self._rename_readers(source.output[0], odds)
                 values.discard(source.output[0])
-                values.add(source.input[0])
+                values.add(odds)
                 continue
             clones: dict[int, str] = {}
             for path in self._entry_paths(source) or []:
@@ -395,6 +406,13 @@ class _Head:
                 self._replace_input(leaving, value, probability)
         stats["exits"] = exits
 
+        if pin:
+            # The head stays float32 (a float16 conversion reads the float16 logits into it):
+            # neighbouring cells interpolated between nearly equal logits can tie at float16's
+            # resolution (0.008 at log-odds 8), and a tie is two peaks, a duplicate detection.
+            for node in [*region, *(n for nodes in placed.values() for n in nodes)]:
+                if id(node) not in replaced:
+                    _pin(node)
         rebuilt: list[onnx.NodeProto] = []
         for node in graph.node:
             rebuilt.extend(placed.get(id(node), []))
@@ -465,8 +483,7 @@ class _Head:
 
     def _pinned_sigmoid(self, writer: _Writer, value: str, output: str | None) -> str:
         out = writer.op("Sigmoid", [value], output=output or writer.unique("probability"))
-        entry = writer.nodes[-1].metadata_props.add()
-        entry.key, entry.value = PRECISION_KEY, "float32"
+        _pin(writer.nodes[-1])
         return out
 
     def _class_log_odds(self, writer: _Writer, softmax: onnx.NodeProto, logits: str,
@@ -484,8 +501,12 @@ class _Head:
             rest = writer.op("Gather", [logits, writer.constant("other", np.array(others[0], np.int64))], axis=axis)
         else:
             picked = writer.op("Gather", [logits, writer.constant("others", np.array(others, np.int64))], axis=axis)
-            rest = writer.op("ReduceLogSumExp", [picked, writer.constant("axes", np.array([axis], np.int64))],
-                             keepdims=0)
+            opset = next((o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), 1)
+            if opset >= 18:  # axes became an input in opset 18; an attribute before
+                rest = writer.op("ReduceLogSumExp", [picked, writer.constant("axes", np.array([axis], np.int64))],
+                                 keepdims=0)
+            else:
+                rest = writer.op("ReduceLogSumExp", [picked], axes=[axis], keepdims=0)
         writer.op("Sub", [own, rest], output=gather.output[0])
 
     def _log_domain_resample(self, writer: _Writer, node: onnx.NodeProto, value: str, taps: _Taps,
@@ -517,6 +538,13 @@ class _Head:
         pair = (resample(log_p, -np.inf), resample(log_q, 0.0))
         pairs[node.output[0]] = pair
         writer.op("Sub", list(pair), output=node.output[0])
+
+
+def _pin(node: onnx.NodeProto) -> None:
+    """Marks ``node`` to stay float32 under ConvertToFp16Pass."""
+    if not any(p.key == PRECISION_KEY for p in node.metadata_props):
+        entry = node.metadata_props.add()
+        entry.key, entry.value = PRECISION_KEY, "float32"
 
 
 def infer_value_info(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:

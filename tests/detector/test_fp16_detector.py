@@ -1,0 +1,114 @@
+"""The shipped detector in float16: the acceptance checks on detections, and why the NMS must be on log-odds."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto
+
+import graphopt
+from graphopt.detector.detections import Detections
+from graphopt.detector.evaluate import evaluate
+from graphopt.detector.fused import FRAME_INPUT, FusedDetector
+from graphopt.detector.scenes import render_scene, scene_seeds
+from graphopt.detector.spec import load_config
+from graphopt.passes.fp16 import convert_to_float16
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"
+CONFIG = load_config(EXAMPLE / "detector.toml")
+SPEC = CONFIG.detector
+
+
+@pytest.fixture(scope="module")
+def network() -> onnx.ModelProto:
+    return onnx.load(str(EXAMPLE / "model.onnx"))
+
+
+@pytest.fixture(scope="module")
+def fp32(network: onnx.ModelProto) -> onnx.ModelProto:
+    return graphopt.optimize(network, detector=CONFIG)[0]
+
+
+@pytest.fixture(scope="module")
+def fp16(network: onnx.ModelProto) -> tuple[onnx.ModelProto, graphopt.Report]:
+    return graphopt.optimize(network, detector=CONFIG, fp16=True)
+
+
+def test_fp16_graph_is_float16_throughout_except_what_the_report_names(
+    fp16: tuple[onnx.ModelProto, graphopt.Report],
+) -> None:
+    model, report = fp16
+    onnx.checker.check_model(model, full_check=True)
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    weights = {t.name: t for t in model.graph.initializer}
+    assert convs and all(weights[n.input[1]].data_type == TensorProto.FLOAT16 for n in convs)
+    assert not [n for n in model.graph.node if n.op_type == "Softmax"]
+    (record,) = [r for r in report.passes if r.name == "convert_to_fp16"]
+    kept = {row["name"]: row["reason"] for row in record.details}
+    # Only the log-odds head (pinned by nms_on_logits) and the box tables stay float32, each with its reason;
+    # every node of the network copies runs in float16.
+    assert any("pinned" in reason for reason in kept.values())
+    assert any("table lookup" in reason for reason in kept.values())
+    assert all("pinned" in reason or "table lookup" in reason for reason in kept.values()), kept
+    assert not [name for name in kept if name.startswith("scale")]
+    assert record.param_bytes_after is not None and record.param_bytes_before is not None
+    assert record.param_bytes_after < 0.7 * record.param_bytes_before
+
+
+def test_fp16_detections_equal_fp32_on_the_whole_test_set(
+    fp32: onnx.ModelProto, fp16: tuple[onnx.ModelProto, graphopt.Report]
+) -> None:
+    """The acceptance check: all 200 test frames, same cells and boxes, scores within 1e-2 (about 40 s)."""
+    reference, candidate = FusedDetector(fp32, SPEC), FusedDetector(fp16[0], SPEC)
+    count = worst = 0.0
+    for seed in scene_seeds("test", 200):
+        frame = render_scene(CONFIG, seed).image
+        ours, theirs = candidate.detect(frame), reference.detect(frame)
+        assert np.array_equal(ours.cells, theirs.cells), f"scene {seed}: {ours.cells} != {theirs.cells}"
+        assert np.array_equal(ours.boxes, theirs.boxes), f"scene {seed}"
+        if len(ours):
+            worst = max(worst, float(np.max(np.abs(ours.scores - theirs.scores))))
+        count += len(ours)
+    assert worst <= 1e-2
+    assert count > 200
+
+
+def test_fp16_miss_rate_within_half_a_point(network: onnx.ModelProto) -> None:
+    """Miss rate at 0.1 FPPI over the 200 test frames, read off curves built at threshold 0.5 (about 60 s)."""
+    low = dataclasses.replace(CONFIG, detector=dataclasses.replace(SPEC, score_threshold=0.5))
+    models = {
+        "fp32": graphopt.optimize(network, detector=low)[0],
+        "fp16": graphopt.optimize(network, detector=low, fp16=True)[0],
+    }
+    detectors = {name: FusedDetector(model, low.detector) for name, model in models.items()}
+    found: dict[str, list[Detections]] = {name: [] for name in models}
+    truth = []
+    for seed in scene_seeds("test", 200):
+        scene = render_scene(CONFIG, seed)
+        truth.append(scene.boxes)
+        for name, detector in detectors.items():
+            found[name].append(detector.detect(scene.image))
+    rates = {name: evaluate(found[name], truth).miss_rate_at(0.1) for name in models}
+    assert abs(rates["fp16"] - rates["fp32"]) <= 0.005, rates
+
+
+def test_float16_probabilities_in_front_of_the_nms_break_the_detections(fp32: onnx.ModelProto) -> None:
+    """Why the rewrite exists: the same graph converted with the softmax kept duplicates detections on plateaus."""
+    plain = convert_to_float16(fp32).model
+    reference, naive = FusedDetector(fp32, SPEC), FusedDetector(plain, SPEC)
+    extra = 0
+    for seed in scene_seeds("test", 5):
+        frame = render_scene(CONFIG, seed).image
+        extra += len(naive.detect(frame)) - len(reference.detect(frame))
+    assert extra > 10
+
+
+def test_fp16_graph_takes_the_same_frame(fp16: tuple[onnx.ModelProto, graphopt.Report]) -> None:
+    (frame,) = fp16[0].graph.input
+    assert frame.name == FRAME_INPUT and frame.type.tensor_type.elem_type == TensorProto.UINT8
+    types = {v.name: v.type.tensor_type.elem_type for v in fp16[0].graph.output}
+    assert types["scores"] == TensorProto.FLOAT and types["boxes"] == TensorProto.FLOAT
