@@ -265,8 +265,9 @@ def test_uint8_frame_is_cast_once_to_float16(rng: np.random.Generator) -> None:
         tensor("scale", np.array(1 / 255, np.float32)),
         tensor("w", rng.normal(size=(2, 3, 1, 1)).astype(np.float32)),
     ]
-    model = make_model(nodes, [value("frame", [1, 3, 4, 4], TensorProto.UINT8)], [value("y", [1, 2, 4, 4])],
-                       initializers)
+    model = make_model(
+        nodes, [value("frame", [1, 3, 4, 4], TensorProto.UINT8)], [value("y", [1, 2, 4, 4])], initializers
+    )
     result = run_pass(model)
     casts = [n for n in result.model.graph.node if n.op_type == "Cast"]
     frame_casts = [n for n in casts if list(n.input) == ["frame"]]

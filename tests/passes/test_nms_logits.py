@@ -305,15 +305,22 @@ def _reference(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> Outpu
 
 # onnxruntime's CPU kernels run some float16 operators in float32 behind casts it
 # adds itself; the ONNX reference evaluator computes float16 as float16.
+# With float32_head=False the NMS itself runs in float16, on log-odds: the cluster's
+# log-odds (10, 9.5, 9) stay distinct there, where its probabilities tie.
 @pytest.mark.parametrize("run", [_onnxruntime, _reference], ids=["onnxruntime", "onnx_reference"])
-def test_float16_nms_needs_log_odds(run: Callable[[onnx.ModelProto, Mapping[str, np.ndarray]], Outputs]) -> None:
+@pytest.mark.parametrize("float32_head", [True, False], ids=["float32_head", "float16_head"])
+def test_float16_nms_needs_log_odds(
+    run: Callable[[onnx.ModelProto, Mapping[str, np.ndarray]], Outputs], float32_head: bool
+) -> None:
     model = head()
     x = nms_cluster()
     cluster, lone = 2 * GRID + 2, 6 * GRID + 6
     expected_cells, expected_scores = detections(run_onnxruntime(model, {"x": x}))
     np.testing.assert_array_equal(expected_cells, [cluster, lone])
 
-    on_logits = convert_to_float16(run_pass(model).model).model
+    on_logits = convert_to_float16(run_pass(model, float32_head=float32_head).model).model
+    pinned = {n.name for n in on_logits.graph.node if any(p.key == PRECISION_KEY for p in n.metadata_props)}
+    assert ("pooled" in pinned) == float32_head
     cells, scores = detections(run(on_logits, {"x": x}))
     np.testing.assert_array_equal(cells, expected_cells)
     np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-3)
