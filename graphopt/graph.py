@@ -190,6 +190,15 @@ def infer_tensor_info(model: onnx.ModelProto) -> dict[str, TensorInfo]:
     return infos
 
 
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``… if taken; the name returned is added to ``taken``."""
+    name, suffix = base, 1
+    while name in taken:
+        name, suffix = f"{base}_{suffix}", suffix + 1
+    taken.add(name)
+    return name
+
+
 def dead_node_indices(graph: onnx.GraphProto) -> list[int]:
     """Indices of the nodes none of whose outputs reach a graph output (reads from subgraphs count)."""
     live, _ = live_values(graph)

@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..graph import dead_node_indices, graph_output_names, rename_uses, subgraph_inputs
+from ..graph import dead_node_indices, graph_output_names, rename_uses, subgraph_inputs, unique_name
 
 __all__ = ["ONNX_OPTIMIZER_PASSES", "remove_dead_nodes", "run_onnx_optimizers"]
 
@@ -380,8 +380,7 @@ def _rename_new_initializers(graph: onnx.GraphProto, old_values: set[str], origi
             if name not in new_names or name in renames:
                 continue
             base = _slot_name(node, index, originals.match(node))
-            target = base if base not in taken else _unique_name(f"{base}.folded", taken)
-            taken.add(target)
+            target = unique_name(base if base not in taken else f"{base}.folded", taken)
             renames[name] = target
     for init in graph.initializer:
         init.name = renames.get(init.name, init.name)
@@ -398,10 +397,3 @@ def _slot_name(node: onnx.NodeProto, index: int, original: onnx.NodeProto | None
         return weight[: -len("weight")] + "bias" if weight.endswith("weight") else f"{weight}.bias"
     return f"{node.name or node.output[0]}.input{index}"
 
-
-def _unique_name(base: str, taken: set[str]) -> str:
-    name, suffix = base, 1
-    while name in taken:
-        name = f"{base}_{suffix}"
-        suffix += 1
-    return name

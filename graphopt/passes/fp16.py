@@ -44,11 +44,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ConfigError, RuntimeRunError
-from ..graph import consumers, dead_node_indices, graph_output_names
+from ..graph import consumers, dead_node_indices, graph_output_names, infer_tensor_info, unique_name
 from ..options import OptimizeOptions
 from ..verify import graph_inputs
 from .base import Pass, PassResult
-from .nms_logits import PRECISION_KEY, infer_value_info
+from .nms_logits import PRECISION_KEY, infer_value_info, pin_float32
 
 __all__ = [
     "FLOAT16_MAX",
@@ -116,21 +116,8 @@ def _opset(model: onnx.ModelProto) -> int:
 
 
 def _float_types(model: onnx.ModelProto) -> dict[str, int]:
-    """Element type of every value of the main graph (inferred where not declared)."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except (onnx.shape_inference.InferenceError, RuntimeError, ValueError):
-        inferred = model
-    graph = inferred.graph
-    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info, *graph.output]
-             if v.type.HasField("tensor_type") and v.type.tensor_type.elem_type}
-    types.update({t.name: t.data_type for t in graph.initializer})
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    types[node.output[0]] = attr.t.data_type
-    return types
+    """Element type of every value of the main graph whose type is known (inferred where not declared)."""
+    return {name: info.elem_type for name, info in infer_tensor_info(model).items() if info.elem_type}
 
 
 def _half_slots(node: onnx.NodeProto, types: Mapping[str, int], opset: int) -> _Slots | None:
@@ -265,12 +252,15 @@ def convert_to_float16(
                     attr.i = _HALF
 
     users = consumers(graph)
-    wanted_half_constant = {name for name, tensor in constants.items() if tensor.data_type == _FLOAT
-                            and any(i in half.get(n.name, _Slots(set(), set())).inputs
-                                    for n in users.get(name, []) for i, v in enumerate(n.input) if v == name)}
-    float_readers = {name for name in wanted_half_constant
-                     if any(i not in half.get(n.name, _Slots(set(), set())).inputs
-                            for n in users.get(name, []) for i, v in enumerate(n.input) if v == name)}
+
+    def wanted(name: str) -> set[bool]:
+        """Whether each read of ``name`` wants float16."""
+        return {node.name in half and i in half[node.name].inputs
+                for node in users.get(name, []) for i, v in enumerate(node.input) if v == name}
+
+    reads = {name: wanted(name) for name, tensor in constants.items() if tensor.data_type == _FLOAT}
+    wanted_half_constant = {name for name, kinds in reads.items() if True in kinds}
+    float_readers = {name for name in wanted_half_constant if False in reads[name]}
     converted_constants = 0
     half_copies: dict[str, str] = {}
     for name in wanted_half_constant:
@@ -295,11 +285,7 @@ def convert_to_float16(
     taken = {n.name for n in graph.node} | {v for n in graph.node for v in n.output} | set(constants)
 
     def unique(base: str) -> str:
-        name, n = base, 1
-        while name in taken:
-            name, n = f"{base}_{n}", n + 1
-        taken.add(name)
-        return name
+        return unique_name(base, taken)
 
     def cast(value: str, to: int) -> str:
         key = (value, to)
@@ -362,7 +348,7 @@ def convert_to_float16(
     _collapse_casts(graph, outputs, known)
     for node in graph.node:
         if node.name not in half and any(known.get(out) == _FLOAT for out in node.output):
-            _pin(node)  # float32 on purpose: a second conversion leaves it
+            pin_float32(node)  # float32 on purpose: a second conversion leaves it
     graph.ClearField("value_info")
     graph.value_info.extend(infer_value_info(work))
     return Fp16Conversion(
@@ -372,12 +358,6 @@ def convert_to_float16(
         casts=max(added, 0),
         initializers=converted_constants,
     )
-
-
-def _pin(node: onnx.NodeProto) -> None:
-    if not any(p.key == PRECISION_KEY for p in node.metadata_props):
-        entry = node.metadata_props.add()
-        entry.key, entry.value = PRECISION_KEY, "float32"
 
 
 def _collapse_casts(graph: onnx.GraphProto, outputs: set[str], known: Mapping[str, int]) -> None:
@@ -462,27 +442,30 @@ def _run(model: onnx.ModelProto, feeds: Sequence[Feeds], what: str) -> list[dict
     return [run_onnxruntime(model, dict(f), what=what) for f in feeds]
 
 
-def _float_activations(model: onnx.ModelProto, nodes: Collection[str], feeds: Sequence[Feeds]) -> dict[str, float]:
-    """Largest finite |value| of each float output of ``nodes`` over ``feeds`` (float32 run)."""
+def _float32_run(
+    model: onnx.ModelProto, feeds: Sequence[Feeds]
+) -> tuple[dict[str, float], list[dict[str, np.ndarray]]]:
+    """One float32 run over ``feeds``: each node's largest finite |output|, and the graph's outputs per feed."""
     work = onnx.ModelProto()
     work.CopyFrom(model)
     types = _float_types(work)
-    owner = {out: node.name for node in work.graph.node if node.name in nodes for out in node.output
+    owner = {out: node.name for node in work.graph.node for out in node.output
              if out and types.get(out) == _FLOAT}
-    present = graph_output_names(work.graph)
+    present = [v.name for v in work.graph.output]
     for name in owner:
         if name not in present:
             work.graph.output.append(helper.make_tensor_value_info(name, _FLOAT, None))
     peaks: dict[str, float] = {}
-    for outputs in _run(work, feeds, "the float32 model (precision guard)"):
+    outputs = _run(work, feeds, "the float32 model (precision guard)")
+    for values_by_name in outputs:
         for name, node in owner.items():
-            values = outputs[name]
+            values = values_by_name[name]
             # ±float32 max is the "lowest" some kernels start a max from (an all -inf
             # window pools to it): an infinity in disguise, and float16 has infinities.
             finite = values[np.isfinite(values) & (np.abs(values) < np.finfo(np.float32).max)]
             peak = float(np.max(np.abs(finite), initial=0.0))
             peaks[node] = max(peaks.get(node, 0.0), peak)
-    return peaks
+    return peaks, [{name: run[name] for name in present} for run in outputs]
 
 
 def _guarded(
@@ -501,7 +484,7 @@ def _guarded(
     guard: list[KeptNode] = []
     ops = {n.name: n.op_type for n in model.graph.node}
     # Every node's outputs, kept ones too: a kept node's value is still cast for its float16 readers.
-    activations = _float_activations(model, list(ops), feeds)
+    activations, reference = _float32_run(model, feeds)
     overflowing = {name: peak for name, peak in activations.items() if peak > FLOAT16_MAX}
     for name, peak in overflowing.items():
         if name in candidates and name not in keep:
@@ -520,7 +503,6 @@ def _guarded(
                               f"inputs, beyond float16's {FLOAT16_MAX:g}")
                     keep[reader.name] = reason
                     guard.append(KeptNode(reader.name, reader.op_type, reason))
-    reference = _run(model, feeds, "the float32 model (precision guard)")
 
     def failure(extra: Collection[str]) -> str | None:
         trial = {**keep, **dict.fromkeys(extra, "")}
@@ -589,13 +571,7 @@ def _name_nodes(model: onnx.ModelProto) -> None:
     seen: set[str] = set()
     for index, node in enumerate(model.graph.node):
         if not node.name or node.name in seen:
-            base, n = f"{node.op_type}_{index}", 0
-            name = base
-            while name in taken:
-                n += 1
-                name = f"{base}_{n}"
-            node.name = name
-            taken.add(name)
+            node.name = unique_name(f"{node.op_type}_{index}", taken)
         seen.add(node.name)
 
 

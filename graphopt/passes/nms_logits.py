@@ -35,10 +35,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ConfigError
-from ..graph import attribute, consumers, dead_node_indices, graph_output_names, infer_tensor_info
+from ..graph import attribute, consumers, dead_node_indices, graph_output_names, infer_tensor_info, unique_name
 from .base import Pass, PassResult
 
-__all__ = ["PRECISION_KEY", "STAT_KEYS", "NmsOnLogitsPass", "log_odds"]
+__all__ = ["PRECISION_KEY", "STAT_KEYS", "NmsOnLogitsPass", "log_odds", "pin_float32"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,11 +117,7 @@ class _Writer:
         self.taken |= {t.name for t in graph.initializer} | {v.name for v in graph.input}
 
     def unique(self, label: str) -> str:
-        name, n = f"{self.prefix}/{label}", 1
-        while name in self.taken:
-            name, n = f"{self.prefix}/{label}_{n}", n + 1
-        self.taken.add(name)
-        return name
+        return unique_name(f"{self.prefix}/{label}", self.taken)
 
     def constant(self, label: str, value: np.ndarray) -> str:
         name = self.unique(label)
@@ -412,7 +408,7 @@ class _Head:
             # resolution (0.008 at log-odds 8), and a tie is two peaks, a duplicate detection.
             for node in [*region, *(n for nodes in placed.values() for n in nodes)]:
                 if id(node) not in replaced:
-                    _pin(node)
+                    pin_float32(node)
         rebuilt: list[onnx.NodeProto] = []
         for node in graph.node:
             rebuilt.extend(placed.get(id(node), []))
@@ -483,7 +479,7 @@ class _Head:
 
     def _pinned_sigmoid(self, writer: _Writer, value: str, output: str | None) -> str:
         out = writer.op("Sigmoid", [value], output=output or writer.unique("probability"))
-        _pin(writer.nodes[-1])
+        pin_float32(writer.nodes[-1])
         return out
 
     def _class_log_odds(self, writer: _Writer, softmax: onnx.NodeProto, logits: str,
@@ -540,8 +536,8 @@ class _Head:
         writer.op("Sub", list(pair), output=node.output[0])
 
 
-def _pin(node: onnx.NodeProto) -> None:
-    """Marks ``node`` to stay float32 under ConvertToFp16Pass."""
+def pin_float32(node: onnx.NodeProto) -> None:
+    """Marks ``node`` to stay float32 under ConvertToFp16Pass (node metadata :data:`PRECISION_KEY`)."""
     if not any(p.key == PRECISION_KEY for p in node.metadata_props):
         entry = node.metadata_props.add()
         entry.key, entry.value = PRECISION_KEY, "float32"
