@@ -42,6 +42,10 @@ class OptimizeOptions:
             ``None`` for a model that is not a detector.
         keep_fp32: node names ``convert_to_fp16`` keeps in float32 (``--keep-fp32``).
         keep_fp32_ops: operator types it keeps in float32 (``--keep-fp32-op``).
+        ground_plane_margin: score-map rows ``ground_plane_slice`` adds on each
+            side of a scale's band (``--ground-plane-margin``); ``None`` for its default.
+        latency_repeats: passes that change the work per frame (``ground_plane_slice``)
+            time the graph before and after them with this many runs; 0 not to.
     """
 
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
@@ -50,3 +54,5 @@ class OptimizeOptions:
     detector: DetectorConfig | None = None
     keep_fp32: tuple[str, ...] = ()
     keep_fp32_ops: tuple[str, ...] = ()
+    ground_plane_margin: int | None = None
+    latency_repeats: int = 0

@@ -13,7 +13,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -21,7 +21,8 @@ import onnx
 
 from ..model_io import OutputStage
 
-__all__ = ["Artifact", "Backend", "BuildOptions", "LatencyStats", "machine_description", "measure_latency"]
+__all__ = ["Artifact", "Backend", "BuildOptions", "LatencyStats", "machine_description", "measure_latency",
+           "measure_latency_interleaved"]
 
 
 def machine_description() -> dict[str, str | int]:
@@ -54,15 +55,32 @@ class LatencyStats:
 
 def measure_latency(run: Callable[[], object], *, warmup: int = 5, repeats: int = 30) -> LatencyStats:
     """Calls ``run`` ``warmup`` times untimed, then ``repeats`` times timed one by one."""
+    return measure_latency_interleaved([run], warmup=warmup, repeats=repeats)[0]
+
+
+def measure_latency_interleaved(
+    runs: Sequence[Callable[[], object]], *, warmup: int = 5, repeats: int = 30
+) -> list[LatencyStats]:
+    """Times several callables round by round (one call of each per round), so that drift hits them alike.
+
+    Each is called ``warmup`` times untimed first; then ``repeats`` rounds
+    time one call of each, in the given order.
+    """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
-    for _ in range(warmup):
-        run()
-    times = []
+    for run in runs:
+        for _ in range(warmup):
+            run()
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1e3)
+        for run, samples in zip(runs, times, strict=True):
+            start = time.perf_counter()
+            run()
+            samples.append((time.perf_counter() - start) * 1e3)
+    return [_stats(samples, warmup, repeats) for samples in times]
+
+
+def _stats(times: Sequence[float], warmup: int, repeats: int) -> LatencyStats:
     return LatencyStats(
         median_ms=statistics.median(times),
         p90_ms=float(np.percentile(times, 90)),

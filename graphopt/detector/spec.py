@@ -204,6 +204,10 @@ class DetectorConfig:
     detector: DetectorSpec = field(default_factory=DetectorSpec)
     camera: CameraSpec = field(default_factory=CameraSpec)
     source: str = "<defaults>"
+    #: The ``[camera]`` keys the file gave (the others took example defaults);
+    #: ``None`` for a config built in code, whose camera is taken as given.
+    #: Ground-plane slicing needs every key: a default is not a calibration.
+    camera_keys: frozenset[str] | None = None
 
 
 def load_config(path: str | Path) -> DetectorConfig:
@@ -240,7 +244,8 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Detect
     except ConfigError as error:
         message = str(error)
         raise ConfigError(message if message.startswith(source) else f"{source}: {message}") from None
-    return DetectorConfig(detector=detector, camera=camera, source=source)
+    camera_table = data.get("camera", {})
+    return DetectorConfig(detector=detector, camera=camera, source=source, camera_keys=frozenset(camera_table))
 
 
 # Value kinds of the config keys: scalar type, or (element type, required length or None).

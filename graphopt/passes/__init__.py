@@ -15,6 +15,7 @@ from .base import Pass, PassResult
 from .batch_norm import FoldBatchNormPass
 from .cse import MergeCommonSubexpressionsPass
 from .fp16 import ConvertToFp16Pass
+from .ground_plane import GroundPlaneSlicePass
 from .host_stages import FuseHostStagesPass
 from .nms_logits import NmsOnLogitsPass
 from .redundancy import RemoveRedundantNodesPass
@@ -28,6 +29,7 @@ __all__ = [
     "ConvertToFp16Pass",
     "FoldBatchNormPass",
     "FuseHostStagesPass",
+    "GroundPlaneSlicePass",
     "MergeCommonSubexpressionsPass",
     "NmsOnLogitsPass",
     "Pass",
@@ -39,6 +41,7 @@ __all__ = [
     "get_pass_class",
     "select_passes",
     "with_fp16",
+    "with_ground_plane",
 ]
 
 PASSES: dict[str, type[Pass]] = {
@@ -49,6 +52,7 @@ PASSES: dict[str, type[Pass]] = {
         PushTransposesPass,
         MergeCommonSubexpressionsPass,
         FuseHostStagesPass,
+        GroundPlaneSlicePass,
         PinStaticShapesPass,
         NmsOnLogitsPass,
         ConvertToFp16Pass,
@@ -76,6 +80,20 @@ def with_fp16(passes: Sequence[str | Pass] | None) -> list[str | Pass]:
     chosen: list[str | Pass] = list(DEFAULT_PASSES if passes is None else passes)
     present = {p if isinstance(p, str) else getattr(p, "name", "") for p in chosen}
     return chosen + [name for name in FP16_PASSES if name not in present]
+
+
+def with_ground_plane(passes: Sequence[str | Pass] | None) -> list[str | Pass]:
+    """``passes`` (default :data:`DEFAULT_PASSES`) with ``ground_plane_slice`` right after ``fuse_host_stages``.
+
+    Appended at the end when there is no ``fuse_host_stages``; unchanged when
+    it is named already.
+    """
+    chosen: list[str | Pass] = list(DEFAULT_PASSES if passes is None else passes)
+    names = [p if isinstance(p, str) else getattr(p, "name", "") for p in chosen]
+    if GroundPlaneSlicePass.name in names:
+        return chosen
+    at = names.index(FuseHostStagesPass.name) + 1 if FuseHostStagesPass.name in names else len(chosen)
+    return [*chosen[:at], GroundPlaneSlicePass.name, *chosen[at:]]
 
 
 def get_pass_class(name: str) -> type[Pass]:

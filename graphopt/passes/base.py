@@ -64,6 +64,12 @@ class Pass(abc.ABC):
     #: records its output errors without rolling it back, and continues from
     #: its outputs.
     changes_precision: ClassVar[bool] = False
+    #: Whether the pass changes detections on purpose, by an assumption about
+    #: the inputs (ground-plane slicing: nothing is detected where no person
+    #: can stand). Such a pass checks its rewrite itself where the assumption
+    #: does not matter; verification records its output changes without
+    #: rolling it back, and continues from its outputs.
+    changes_detections: ClassVar[bool] = False
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> Pass:
