@@ -11,7 +11,7 @@ import onnx
 
 from .model_io import load_model
 from .options import OptimizeOptions, VerifyOptions
-from .passes import Pass, build_passes, with_fp16
+from .passes import Pass, build_passes, with_fp16, with_ground_plane
 from .pipeline import Pipeline
 from .report import Report
 
@@ -32,6 +32,9 @@ def optimize(
     fp16: bool = False,
     keep_fp32: Sequence[str] = (),
     keep_fp32_ops: Sequence[str] = (),
+    ground_plane: bool = False,
+    ground_plane_margin: int | None = None,
+    latency_repeats: int = 0,
 ) -> tuple[onnx.ModelProto, Report]:
     """Runs a pass pipeline on a model and returns the optimized model and its report.
 
@@ -52,6 +55,12 @@ def optimize(
             float16 conversion) to the passes, unless they are named already.
         keep_fp32: node names the float16 conversion keeps in float32.
         keep_fp32_ops: operator types the float16 conversion keeps in float32.
+        ground_plane: insert ``ground_plane_slice`` right after ``fuse_host_stages``
+            (see :func:`~graphopt.passes.with_ground_plane`), unless it is named already.
+        ground_plane_margin: score-map rows ``ground_plane_slice`` adds on each
+            side of a band; ``None`` for its default.
+        latency_repeats: passes that change the work per frame time the graph
+            before and after them with this many runs (0 not to).
 
     Raises:
         GraphoptError: bad model, unknown pass, shapes that contradict the
@@ -76,7 +85,11 @@ def optimize(
         detector=detector,  # type: ignore[arg-type]
         keep_fp32=tuple(keep_fp32),
         keep_fp32_ops=tuple(keep_fp32_ops),
+        ground_plane_margin=ground_plane_margin,
+        latency_repeats=latency_repeats,
     )
+    if ground_plane:
+        passes = with_ground_plane(passes)
     if fp16:
         passes = with_fp16(passes)
     if passes is None or all(isinstance(p, str) for p in passes):

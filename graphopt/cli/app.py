@@ -27,12 +27,12 @@ from ..errors import GraphoptError, ShapeSpecError
 from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
 from ..options import VerifyOptions
-from ..passes import DEFAULT_PASSES, PASSES, select_passes, with_fp16
+from ..passes import DEFAULT_PASSES, PASSES, select_passes, with_fp16, with_ground_plane
 from ..passes.host_stages import takes_a_frame as _takes_a_frame
 from ..passes.static_shapes import parse_input_shape
 from ..report import BackendResult
 from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs, random_inputs
-from .detector import detect, evaluate
+from .detector import bands, detect, evaluate
 
 __all__ = ["cli", "main"]
 
@@ -120,6 +120,11 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
               help="Nodes the float16 conversion keeps in float32, comma-separated.")
 @click.option("--keep-fp32-op", "keep_fp32_ops", multiple=True, metavar="OPS",
               help="Operator types the float16 conversion keeps in float32, comma-separated.")
+@click.option("--ground-plane", is_flag=True,
+              help="Insert ground_plane_slice after fuse_host_stages: each pyramid scale's network computes only "
+              "the rows where a person can stand (needs --config with a complete [camera]).")
+@click.option("--ground-plane-margin", type=click.IntRange(0), metavar="ROWS",
+              help="Score-map rows added on each side of every scale's band (default 3).")
 def optimize(
     model_path: Path,
     output_dir: Path,
@@ -139,8 +144,12 @@ def optimize(
     fp16: bool,
     keep_fp32: tuple[str, ...],
     keep_fp32_ops: tuple[str, ...],
+    ground_plane: bool,
+    ground_plane_margin: int | None,
 ) -> None:
     """Optimize MODEL and write it, with a per-pass report, into OUTDIR."""
+    if ground_plane and config_path is None:
+        raise click.UsageError("--ground-plane needs --config: the detector and its calibrated camera")
     with _naming_the_model(model_path):
         shapes = dict(parse_input_shape(text) for text in input_shapes)
         config = None
@@ -150,6 +159,8 @@ def optimize(
             config = load_config(config_path)
         # Names are checked before any work, so that a typo costs nothing.
         chosen = _split_names(passes) or None
+        if ground_plane:
+            chosen = [name for name in with_ground_plane(chosen) if isinstance(name, str)]
         if fp16:
             chosen = [name for name in with_fp16(chosen) if isinstance(name, str)]
         pass_list = select_passes(chosen, skip=_split_names(skip))
@@ -178,6 +189,8 @@ def optimize(
             detector=config,
             keep_fp32=_split_names(keep_fp32),
             keep_fp32_ops=_split_names(keep_fp32_ops),
+            ground_plane_margin=ground_plane_margin,
+            latency_repeats=repeats if benchmark else 0,
         )
         report.source = str(model_path)
         artifact = target.build(optimized, BuildOptions(name=name))
@@ -288,6 +301,7 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
         click.echo(f"  {op:<24}{count:>6}" + (f"   {flops} FLOPs" if flops else ""))
 
 
+cli.add_command(bands)
 cli.add_command(detect)
 cli.add_command(evaluate)
 

@@ -1,8 +1,10 @@
-"""``graphopt detect`` and ``graphopt evaluate``: the reference person detector from the command line.
+"""``graphopt detect``, ``evaluate`` and ``bands``: the reference person detector from the command line.
 
 ``evaluate`` runs the naive host-driven pipeline (:class:`~graphopt.detector.naive.NaiveDetector`)
-on a detector model and its TOML description; the detector modules are
-imported only when a command runs, so the other commands start fast.
+on a detector model and its TOML description; ``bands`` draws the rows each
+pyramid scale computes under the ground-plane assumption, to check a camera's
+calibration. The detector modules are imported only when a command runs, so
+the other commands start fast.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, GraphoptError, ModelSaveError
 
-__all__ = ["detect", "evaluate"]
+__all__ = ["bands", "detect", "evaluate"]
 
 _CONFIG_HELP = "Detector and camera description (TOML); default: the built-in defaults."
 
@@ -45,6 +47,55 @@ def _detector(model_path: Path, spec: Any, threshold: float | None) -> Any:
     return FusedDetector(model, spec)
 
 
+def _one_frame_source(image_path: Path | None, scene: int | None) -> None:
+    """Checks that exactly one of ``--image`` and ``--scene`` was given."""
+    if (image_path is None) == (scene is None):
+        raise click.UsageError("give exactly one of --image and --scene")
+
+
+def _frame(config: Any, image_path: Path | None, scene: int | None, output_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The RGB frame from ``--image`` or ``--scene``, and its ground-truth boxes (none for an image file).
+
+    Raises:
+        ModelSaveError: the output would overwrite the input image.
+        GraphoptError: the image file is missing or not a readable PNG.
+        ConfigError: the image is not the detector's frame size.
+    """
+    from ..detector.draw import read_png
+    from ..detector.scenes import render_scene
+
+    spec = config.detector
+    if image_path is None:
+        rendered = render_scene(config, int(scene or 0))
+        return rendered.image, rendered.boxes
+    if output_path.resolve() == image_path.resolve():
+        raise ModelSaveError(f"{output_path}: refusing to write the drawing over the input image")
+    try:
+        frame = read_png(image_path)
+    except FileNotFoundError:
+        raise GraphoptError(f"{image_path}: no such image file") from None
+    except ValueError as error:
+        raise GraphoptError(str(error)) from None
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    frame = frame[:, :, :3]
+    if frame.shape[:2] != (spec.frame_height, spec.frame_width):
+        raise ConfigError(
+            f"{image_path} is {frame.shape[1]}x{frame.shape[0]}, but the detector takes "
+            f"{spec.frame_width}x{spec.frame_height} frames"
+        )
+    return frame, np.zeros((0, 4), dtype=np.float32)
+
+
+def _write_drawing(output_path: Path, drawing: np.ndarray) -> None:
+    from ..detector.draw import write_png
+
+    try:
+        write_png(output_path, drawing)
+    except OSError as error:
+        raise ModelSaveError(f"{output_path}: cannot write the image ({error.strerror or error})") from None
+
+
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help=_CONFIG_HELP)
@@ -71,43 +122,18 @@ def detect(
     MODEL is either the network (run by the naive host pipeline) or a fused
     detector written by 'graphopt optimize --config' (one call per frame).
     """
-    from ..detector.draw import draw_boxes, read_png, write_png
-    from ..detector.scenes import render_scene
+    from ..detector.draw import draw_boxes
 
-    if (image_path is None) == (scene is None):
-        raise click.UsageError("give exactly one of --image and --scene")
+    _one_frame_source(image_path, scene)
     config = _config(config_path)
     spec = config.detector
-    truth = np.zeros((0, 4), dtype=np.float32)
-    if image_path is not None:
-        if output_path.resolve() == image_path.resolve():
-            raise ModelSaveError(f"{output_path}: refusing to write the drawing over the input image")
-        try:
-            frame = read_png(image_path)
-        except FileNotFoundError:
-            raise GraphoptError(f"{image_path}: no such image file") from None
-        except ValueError as error:
-            raise GraphoptError(str(error)) from None
-        if frame.ndim == 2:
-            frame = np.repeat(frame[:, :, None], 3, axis=2)
-        frame = frame[:, :, :3]
-        if frame.shape[:2] != (spec.frame_height, spec.frame_width):
-            raise ConfigError(
-                f"{image_path} is {frame.shape[1]}x{frame.shape[0]}, but the detector takes "
-                f"{spec.frame_width}x{spec.frame_height} frames"
-            )
-    else:
-        rendered = render_scene(config, int(scene or 0))
-        frame, truth = rendered.image, rendered.boxes
+    frame, truth = _frame(config, image_path, scene, output_path)
     detector = _detector(model_path, spec, threshold)
     detections = detector.detect(frame)
     drawing = draw_boxes(frame, truth, color=(40, 120, 255), thickness=1) if len(truth) else frame
     labels = [f"{score:.2f}" for score in detections.scores]
     drawing = draw_boxes(drawing, detections.boxes, color=(0, 230, 0), thickness=2, labels=labels)
-    try:
-        write_png(output_path, drawing)
-    except OSError as error:
-        raise ModelSaveError(f"{output_path}: cannot write the image ({error.strerror or error})") from None
+    _write_drawing(output_path, drawing)
     found = list(zip(detections.scores, detections.boxes, detections.cells, strict=True))
     if as_json:
         rows = [
@@ -172,3 +198,80 @@ def evaluate(
             stage.write_text(json_path.name, json.dumps(data, indent=2) + "\n")
             stage.commit()
         click.echo(f"wrote {json_path}")
+
+
+def _rows(value: tuple[float, ...] | None, digits: int | None = None) -> list[float] | list[int] | None:
+    """A row range for JSON: floats rounded to ``digits``, or indices when ``digits`` is None."""
+    if value is None:
+        return None
+    return [round(float(v), digits) for v in value] if digits is not None else [int(v) for v in value]
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Detector and calibrated camera description (TOML); every [camera] key must be given.")
+@click.option("--image", "image_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A frame from the camera to draw on (PNG, the detector's frame size).")
+@click.option("--scene", type=click.IntRange(0), help="Draw on the synthetic scene with this seed instead (its "
+              "ground truth is drawn in blue).")
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG to write, one panel per pyramid scale.")
+@click.option("--margin-rows", type=click.IntRange(0), metavar="ROWS",
+              help="Score-map rows added on each side of every scale's band (default 3, as optimize --ground-plane).")
+@click.option("--json", "as_json", is_flag=True, help="Print the bands as JSON.")
+def bands(
+    config_path: Path,
+    image_path: Path | None,
+    scene: int | None,
+    output_path: Path,
+    margin_rows: int | None,
+    as_json: bool,
+) -> None:
+    """Draw the frame rows each pyramid scale computes under the ground-plane assumption.
+
+    One panel per scale: the rows its network does not read are darkened, the
+    rows where the feet of the people it detects can stand are tinted in the
+    scale's colour, the horizon is dashed white, and a box in the scale's
+    colour shows the person its window is trained for. If people of a
+    scale's size have their feet outside its tinted band, the [camera]
+    calibration is off.
+    """
+    from ..detector.draw import draw_bands
+    from ..detector.ground_plane import DEFAULT_MARGIN_ROWS, ground_plane_bands
+    from ..detector.spec import load_config
+
+    _one_frame_source(image_path, scene)
+    config = load_config(config_path)
+    margin = DEFAULT_MARGIN_ROWS if margin_rows is None else margin_rows
+    found = ground_plane_bands(config, margin_rows=margin)
+    frame, truth = _frame(config, image_path, scene, output_path)
+    horizon = config.camera.horizon_v()
+    drawing = draw_bands(frame, found, config.detector, horizon, truth=truth)
+    _write_drawing(output_path, drawing)
+    if as_json:
+        rows = [
+            {
+                "scale": float(band.scale),
+                "person_px": _rows(band.person_px, 2),
+                "foot_rows": _rows(band.foot_rows, 2),
+                "centre_rows": _rows(band.centre_rows, 2),
+                "map_rows": _rows(band.map_rows),
+                "map_height": band.map_height,
+                "input_rows": _rows(band.input_rows),
+                "input_height": band.input_height,
+                "grid_rows": _rows(band.grid_rows),
+            }
+            for band in found
+        ]
+        data = {
+            "config": config.source,
+            "margin_rows": margin,
+            "horizon_v": round(float(horizon), 2),
+            "scales": rows,
+            "output": str(output_path),
+        }
+        click.echo(json.dumps(data))
+        return
+    for band in found:
+        click.echo(band.describe())
+    click.echo(f"wrote {output_path}")

@@ -136,17 +136,15 @@ def scale_height_ranges(spec: DetectorSpec) -> tuple[tuple[float, float], ...]:
     """Box heights in frame pixels that each scale detects, in the spec's order.
 
     A scale detects the person its window is trained for (``person_height_px /
-    scale``) up to the geometric half-step to each neighbour; the first and
-    last scales get the same half-step on their open side (as
-    :meth:`~.spec.DetectorSpec.detectable_heights`).
+    scale``) up to the geometric mean with each neighbour's; the first and
+    last scales end where :meth:`~.spec.DetectorSpec.detectable_heights` ends
+    (the heights the scenes are rendered with and the pyramid covers).
     """
     heights = [spec.person_height_at(scale) for scale in spec.scales]
-    if len(heights) == 1:
-        return ((heights[0] / 1.25, heights[0] * 1.25),)
-    steps = [math.sqrt(b / a) for a, b in itertools.pairwise(heights)]
-    return tuple(
-        (height / steps[max(k - 1, 0)], height * steps[min(k, len(steps) - 1)]) for k, height in enumerate(heights)
-    )
+    bounds = [spec.detectable_heights()[0]]
+    bounds.extend(math.sqrt(a * b) for a, b in itertools.pairwise(heights))
+    bounds.append(spec.detectable_heights()[1])
+    return tuple(itertools.pairwise(bounds))
 
 
 def _rows_at(camera: CameraSpec, distance: np.ndarray, height_m: float) -> np.ndarray:

@@ -11,8 +11,9 @@ rewrites a fused detector (:mod:`graphopt.detector.fused`) so that it does:
   network's stride, so that every pooling step stays aligned);
 * the network runs on that slice, every shape static, and yields the band's
   score-map rows, equal to the full map's rows there;
-* its logits are padded back to the full score map with a very low logit for
-  the person class (:data:`PAD_LOGIT`; 0 for the other classes), so the
+* its logits are padded back to the full score map (``Pad``, then ``Add`` of
+  a per-row column) with a very low logit for the person class
+  (:data:`PAD_LOGIT`; 0 for the other classes), so the
   softmax, resampling, NMS and top-K after it are unchanged, and every cell
   outside the band is probability 0 (log-odds −10000), as cells the scale
   does not reach already were;
@@ -47,6 +48,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import ConfigError
 from ..graph import TensorInfo, attribute, dead_node_indices, infer_tensor_info, unique_name
 from ..options import OptimizeOptions
+from ..verify import format_dims
 from .base import Pass, PassResult
 from .host_stages import takes_a_frame
 
@@ -208,9 +210,13 @@ def find_scale_networks(model: onnx.ModelProto, config: DetectorConfig,
             shape = info[name].shape if name in info else None
             if (shape is None or len(shape) != 4 or shape[0] != 1 or tuple(shape[2:]) != (rows, cols)
                     or info[name].elem_type not in _FLOAT_TYPES or not isinstance(shape[1], int)):
+                reader = next((n for i, n in enumerate(graph.node) if i not in member_set and name in n.input), None)
+                read_by = f", read by {reader.op_type} '{reader.name}'" if reader is not None else ""
                 raise ConfigError(
-                    f"the network of scale {scale:g} ends in '{name}' of shape {shape}, not in logits of its "
-                    f"1xCx{rows}x{cols} score map; ground-plane slicing cannot tell which rows it needs"
+                    f"the network of scale {scale:g} ends in '{name}' of shape {format_dims(shape or ())}{read_by}, "
+                    f"not in logits of its 1xCx{rows}x{cols} score map, so ground-plane slicing cannot tell which "
+                    "rows it needs (it expects the network as the default clean-up passes leave it: convolutions, "
+                    "pools and element-wise ops on constant weights up to the logits)"
                 )
         if not logits:
             raise ConfigError(f"the network of scale {scale:g} has no output the rest of the graph reads")
@@ -227,8 +233,8 @@ class GroundPlaneSlicePass(Pass):
     * each scale's network reads a ``Slice`` of its resized frame: the rows its
       band's windows read (:func:`~graphopt.detector.ground_plane.ground_plane_bands`),
       ``margin_rows`` score rows wider on each side;
-    * its logits are padded back to the full score map (``Expand`` of one
-      constant column, ``Concat``) with :data:`PAD_LOGIT` for the person class;
+    * its logits are padded back to the full score map (``Pad`` with zeros, ``Add``
+      of a per-row column) with :data:`PAD_LOGIT` for the person class;
     * a scale with an empty band is replaced by the padding alone;
     * a scale whose band covers its whole map is left as it is.
 
@@ -352,7 +358,7 @@ class GroundPlaneSlicePass(Pass):
                 # No person of this scale's size can stand in view: the logits are the padding alone.
                 dropped.update(network.nodes)
                 for logits in network.logits:
-                    writer.pad(producers[logits], prefix, logits, info[logits], [], 0, -1)
+                    writer.pad(producers[logits], prefix, logits, info[logits], None, 0, -1)
                 continue
             first, last = band.map_rows
             for logits in network.logits:
@@ -361,7 +367,7 @@ class GroundPlaneSlicePass(Pass):
                     member = graph.node[i]
                     member.output[:] = [inner if name == logits else name for name in member.output]
                     member.input[:] = [inner if name == logits else name for name in member.input]
-                writer.pad(producers[logits], prefix, logits, info[logits], [inner], first, last)
+                writer.pad(producers[logits], prefix, logits, info[logits], inner, first, last)
                 band_logits[inner] = (logits, first, last)
             assert band.input_rows is not None
             start, stop = band.input_rows
@@ -462,27 +468,35 @@ class _Insertions:
         self.after.setdefault(after, []).append(node)
         return node
 
-    def pad(self, after: int, prefix: str, logits: str, full: TensorInfo, band: list[str], first: int,
+    def pad(self, after: int, prefix: str, logits: str, full: TensorInfo, band: str | None, first: int,
             last: int) -> None:
-        """Writes ``logits`` as the ``band`` rows ``first..last`` between rows of :data:`PAD_LOGIT`."""
+        """Writes ``logits`` as the ``band`` rows ``first..last`` among rows of :data:`PAD_LOGIT`.
+
+        ``Pad`` with zeros, then ``Add`` of a ``1×C×rows×1`` column that is
+        :data:`PAD_LOGIT` on the padded rows of the person class and 0
+        elsewhere: band rows pass unchanged (``x + 0``), and the graph holds no
+        constant the size of the score map for a later constant folding to
+        expand. With no ``band``, the logits are one constant column expanded.
+        """
         shape = full.static_shape
         assert shape is not None and full.elem_type in _FLOAT_TYPES
-        column_value = np.zeros((1, shape[1], 1, 1), dtype=helper.tensor_dtype_to_np_dtype(full.elem_type))
-        column_value[0, _PERSON_CLASS if shape[1] > 1 else 0] = PAD_LOGIT
-        column = self.constant(f"{prefix}/pad_logit", column_value)
-
-        def rows_of_padding(rows: int, label: str, output: str | None = None) -> str:
-            size = self.constant(f"{prefix}/{label}_shape", np.array([1, shape[1], rows, shape[3]], np.int64))
-            return self.node(after, "Expand", [column, size], f"{prefix}/{label}", output=output).output[0]
-
-        if not band:
-            rows_of_padding(shape[2], "no_rows", output=logits)
+        dtype = helper.tensor_dtype_to_np_dtype(full.elem_type)
+        person = _PERSON_CLASS if shape[1] > 1 else 0
+        if band is None:
+            column = np.zeros((1, shape[1], 1, 1), dtype=dtype)
+            column[0, person] = PAD_LOGIT
+            size = self.constant(f"{prefix}/no_rows_shape", np.array(shape, np.int64))
+            self.node(after, "Expand", [self.constant(f"{prefix}/pad_logit", column), size], f"{prefix}/no_rows",
+                      output=logits)
             return
-        parts = [rows_of_padding(first, "rows_above")] if first > 0 else []
-        parts.extend(band)
-        if last < shape[2] - 1:
-            parts.append(rows_of_padding(shape[2] - 1 - last, "rows_below"))
-        self.node(after, "Concat", parts, f"{prefix}/pad", output=logits, axis=2)
+        rows = shape[2]
+        pads = self.constant(f"{prefix}/pads", np.array([0, 0, first, 0, 0, 0, rows - 1 - last, 0], np.int64))
+        padded = self.node(after, "Pad", [band, pads], f"{prefix}/pad").output[0]
+        bias = np.zeros((1, shape[1], rows, 1), dtype=dtype)
+        bias[0, person, :first] = PAD_LOGIT
+        bias[0, person, last + 1 :] = PAD_LOGIT
+        self.node(after, "Add", [padded, self.constant(f"{prefix}/pad_logit", bias)], f"{prefix}/pad_logit",
+                  output=logits)
 
     def apply(self, dropped: set[int]) -> None:
         """Inserts the nodes, drops ``dropped`` and every node and initializer nothing reads any more."""
