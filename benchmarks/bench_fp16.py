@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,7 @@ from graphopt.backends.base import machine_description
 from graphopt.backends.onnxruntime import create_session
 from graphopt.detector.detections import Detections
 from graphopt.detector.evaluate import evaluate
-from graphopt.detector.fused import FRAME_INPUT
+from graphopt.detector.fused import FRAME_INPUT, time_frames_interleaved
 from graphopt.detector.scenes import render_scene, scene_seeds
 from graphopt.detector.spec import DetectorConfig, load_config
 from graphopt.model_io import load_model
@@ -154,16 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row["model_bytes"] = deployed[name].ByteSize()  # type: ignore[union-attr]
 
     # Latency, interleaved frame by frame.
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for session in sessions.values():  # warm-up
-        for frame in frames[:3]:
-            session.run(None, {FRAME_INPUT: frame})
-    for frame in frames:
-        for name, session in sessions.items():
-            time.sleep(args.settle_ms / 1000)
-            start = time.perf_counter()
-            session.run(None, {FRAME_INPUT: frame})
-            times[name].append(1000 * (time.perf_counter() - start))
+    times = time_frames_interleaved(sessions, frames, settle_ms=args.settle_ms)
     for name, row in rows.items():
         row["latency_ms"] = float(np.median(times[name]))
     failed = {name: why for name, why in deployed.items() if isinstance(why, str)}

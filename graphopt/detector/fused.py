@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ __all__ = [
     "naive_traffic",
     "network_input_shapes",
     "network_interface",
+    "time_frames_interleaved",
 ]
 
 logger = logging.getLogger(__name__)
@@ -568,6 +570,33 @@ class FusedDetector:
             scores=outputs["scores"][:n].astype(np.float32),
             cells=outputs["cells"][:n].astype(np.int64),
         )
+
+
+def time_frames_interleaved(
+    sessions: Mapping[str, Any], frames: Sequence[np.ndarray], *, settle_ms: float = 0.0, warmup_frames: int = 3
+) -> dict[str, list[float]]:
+    """Milliseconds per frame of fused-detector sessions, interleaved frame by frame.
+
+    Every session first runs the first ``warmup_frames`` frames untimed; then,
+    frame by frame, each session runs the frame after a pause of ``settle_ms``
+    (so that a variant does not inherit the previous one's heat or cache
+    state), and the call alone is timed.
+
+    Args:
+        sessions: onnxruntime sessions of fused detectors, by variant name.
+        frames: uint8 camera frames.
+    """
+    for session in sessions.values():
+        for frame in frames[:warmup_frames]:
+            session.run(None, {FRAME_INPUT: frame})
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for frame in frames:
+        for name, session in sessions.items():
+            time.sleep(settle_ms / 1000)
+            start = time.perf_counter()
+            session.run(None, {FRAME_INPUT: frame})
+            times[name].append(1000 * (time.perf_counter() - start))
+    return times
 
 
 def benchmark_per_frame(

@@ -164,3 +164,37 @@ def test_inspect(tmp_path: Path) -> None:
     assert data["nodes"] == 25 and data["flops"] > 0 and data["flops_by_op"]["Conv"] > 0
     code, _, stderr = _run("inspect", str(tmp_path / "missing.onnx"))
     assert code == 2 and "no such file" in stderr
+
+
+DETECTOR = Path(__file__).parents[2] / "examples" / "02_person_detector"
+
+
+def test_optimize_ground_plane_slices_the_fused_detector_and_reports_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = _run("optimize", str(DETECTOR / "model.onnx"), "-o", str(out), "--config",
+                                str(DETECTOR / "detector.toml"), "--ground-plane", "--repeats", "3")
+    assert code == 0, stderr
+    report = json.loads((out / "report.json").read_text())
+    names = [p["name"] for p in report["passes"]]
+    assert names[names.index("fuse_host_stages") + 1] == "ground_plane_slice"
+    record = report["passes"][names.index("ground_plane_slice")]
+    assert record["status"] == "modified"
+    assert [row["score rows"] for row in record["details"]] == ["29-41 of 89", "11-23 of 44", "0-12 of 17"]
+    stats = record["stats"]
+    assert stats["flops_after"] < 0.4 * stats["flops_before"]
+    assert stats["latency_before_ms"] > 0 and stats["latency_after_ms"] > 0
+    assert record["flops_after"] < 0.4 * record["flops_before"]  # the report's own FLOPs column agrees
+    assert "ground_plane_slice: FLOPs per frame" in stdout and "score rows 29-41 of 89" in stdout
+
+
+def test_optimize_ground_plane_needs_a_complete_camera(tmp_path: Path) -> None:
+    code, _, stderr = _run("optimize", str(DETECTOR / "model.onnx"), "-o", str(tmp_path / "a"), "--ground-plane")
+    assert code == 2 and "--ground-plane needs --config" in stderr
+    partial = tmp_path / "robot.toml"
+    partial.write_text("[camera]\nheight_m = 1.2\nfocal_px = [525.0, 525.0]\nprincipal_point = [320.0, 240.0]\n"
+                       "person_height_m = [1.5, 1.95]\n")
+    code, _, stderr = _run("optimize", str(DETECTOR / "model.onnx"), "-o", str(tmp_path / "b"), "--config",
+                           str(partial), "--ground-plane", "--no-benchmark")
+    assert code == 2
+    assert stderr.count("\n") == 1 and "robot.toml: [camera] has no tilt_deg" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "b").exists()
