@@ -20,7 +20,10 @@ $(BIN)/.installed: pyproject.toml
 # (clean-up, host-stage fusion driven by detector.toml, static shapes; each
 # checked against onnxruntime or the host pipeline), then run the fused
 # detector on a synthetic test scene; then the same with --fp16 (NMS on
-# log-odds, float16 conversion with its precision guard) into $(OUT)-fp16.
+# log-odds, float16 conversion with its precision guard) into $(OUT)-fp16;
+# then the whole pipeline, --fp16 --ground-plane (each scale's network only
+# on the rows where a person can stand), into $(OUT)-ground, with a picture
+# of the bands.
 run: $(BIN)/.installed
 	$(BIN)/graphopt optimize $(DETECTOR)/model.onnx -o $(OUT) \
 		--config $(DETECTOR)/detector.toml --verify
@@ -30,6 +33,11 @@ run: $(BIN)/.installed
 		--config $(DETECTOR)/detector.toml --verify --fp16
 	$(BIN)/graphopt detect $(OUT)-fp16/model.onnx --config $(DETECTOR)/detector.toml \
 		--scene 1000004 -o $(OUT)-fp16/detections.png
+	$(BIN)/graphopt optimize $(DETECTOR)/model.onnx -o $(OUT)-ground \
+		--config $(DETECTOR)/detector.toml --verify --fp16 --ground-plane
+	$(BIN)/graphopt detect $(OUT)-ground/model.onnx --config $(DETECTOR)/detector.toml \
+		--scene 1000004 -o $(OUT)-ground/detections.png
+	$(BIN)/graphopt bands --config $(DETECTOR)/detector.toml --scene 1000004 -o $(OUT)-ground/bands.png
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -49,12 +57,14 @@ evaluate: $(BIN)/.installed
 # Per-frame latency and FLOPs of the naive deployment, then every deployment
 # side by side (naive, onnxruntime offline, onnxsim, graphopt) with the FLOP
 # floor, then float16 with the NMS on log-odds against the naive float16
-# conversions (onnxconverter-common from the bench extra).
+# conversions (onnxconverter-common from the bench extra), then ground-plane
+# slicing against the unsliced graphs with a sweep over its margin.
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_naive.py --json build/bench_naive.json
 	$(BIN)/python benchmarks/bench_overhead.py --json build/bench_overhead.json
 	$(BIN)/python benchmarks/bench_fp16.py --json build/bench_fp16.json
+	$(BIN)/python benchmarks/bench_ground_plane.py --json build/bench_ground_plane.json
 
 # A long random fuzzing run of model loading and the pass pipeline (CI runs 60 derandomized cases).
 fuzz: $(BIN)/.installed

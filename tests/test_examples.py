@@ -40,13 +40,18 @@ def test_readme_command_runs(tmp_path: Path, monkeypatch) -> None:  # type: igno
     assert all(p["status"] in ("modified", "unchanged") for p in report["passes"])
 
 
-def test_detector_readme_command_runs(tmp_path: Path) -> None:
+def _detector_readme_command(command: str, tmp_path: Path) -> list[str]:
+    """The arguments of the ``graphopt COMMAND`` block in the detector example's README, files resolved."""
     folder = EXAMPLES / "02_person_detector"
-    block = re.search(r"```bash\n(graphopt detect .*?)\n```", (folder / "README.md").read_text(), re.S)
+    block = re.search(rf"```bash\n(graphopt {command} .*?)\n```", (folder / "README.md").read_text(), re.S)
     assert block is not None
     args = shlex.split(block.group(1))[1:]
-    args = [str(folder / a) if (folder / a).is_file() else str(tmp_path / a) if a.endswith(".png") else a
+    return [str(folder / a) if (folder / a).is_file() else str(tmp_path / a) if a.endswith(".png") else a
             for a in args]
+
+
+def test_detector_readme_command_runs(tmp_path: Path) -> None:
+    args = _detector_readme_command("detect", tmp_path)
     result = CliRunner().invoke(cli, [*args, "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -56,3 +61,13 @@ def test_detector_readme_command_runs(tmp_path: Path) -> None:
     truth = np.array(data["ground_truth"], dtype=np.float32)
     boxes = np.array([d["box"] for d in data["detections"]], dtype=np.float32)
     assert int((iou_matrix(boxes, truth).max(axis=0) >= 0.5).sum()) == 3
+
+
+def test_detector_readme_bands_command_runs(tmp_path: Path) -> None:
+    args = _detector_readme_command("bands", tmp_path)
+    result = CliRunner().invoke(cli, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (tmp_path / "bands.png").is_file()
+    # The figures the README states.
+    assert [(s["map_rows"], s["map_height"]) for s in data["scales"]] == [([29, 41], 89), ([11, 23], 44), ([0, 12], 17)]

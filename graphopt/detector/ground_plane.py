@@ -50,10 +50,12 @@ __all__ = ["DEFAULT_MARGIN_ROWS", "ScaleBand", "ground_plane_bands", "scale_heig
 logger = logging.getLogger(__name__)
 
 #: Score-map rows added on each side of a scale's band by default (3 rows are
-#: 12 pixels of the network's input: the training jitter of ±2 pixels, the
-#: 2-pixel grid, and the few pixels a peak sits off a person's box centre on
-#: the synthetic test set, whose centres fall up to 10 pixels outside the
-#: exact band at the largest scale).
+#: 12 pixels of the network's input). A network's peak sits a little off a
+#: person's box centre: the unsliced detector's true positives on the
+#: synthetic test set are centred up to 1.6 score rows outside the exact band,
+#: so their grid cells interpolate between windows up to 2 rows outside; 3
+#: keeps them all with a row to spare for a camera calibrated less exactly
+#: than the synthetic one.
 DEFAULT_MARGIN_ROWS = 3
 
 # Floor distances sampled per body height, and body heights sampled over the range.

@@ -46,7 +46,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ConfigError
-from ..graph import TensorInfo, attribute, dead_node_indices, infer_tensor_info, unique_name
+from ..graph import TensorInfo, attribute, constant_value, dead_node_indices, infer_tensor_info, unique_name
 from ..options import OptimizeOptions
 from ..verify import format_dims
 from .base import Pass, PassResult
@@ -87,7 +87,8 @@ STAT_KEYS = (
 #: produces, and its probability underflows to exactly 0 in float16 and float32.
 PAD_LOGIT = -1.0e4
 
-#: Node metadata key marking the Slice this pass inserts (a second run leaves the graph alone).
+#: Node metadata key marking the Slice this pass inserts (a second run leaves the graph alone; the
+#: structure is checked too, as not every tool keeps node metadata).
 SLICE_KEY = "graphopt.ground_plane"
 
 #: Worst difference allowed between the band's logits and the unsliced graph's
@@ -224,6 +225,28 @@ def find_scale_networks(model: onnx.ModelProto, config: DetectorConfig,
     return networks
 
 
+def _already_sliced(model: onnx.ModelProto, config: DetectorConfig, info: dict[str, TensorInfo]) -> bool:
+    """Whether some scale's network reads a row ``Slice`` of its image (marked, or as this pass writes it).
+
+    The mark (node metadata) does not survive every tool (onnxsim drops it),
+    so the structure is checked too: a Conv reading a Slice along the rows of
+    a ``1×3×h×w`` image of one of the scales' sizes.
+    """
+    graph = model.graph
+    if any(entry.key == SLICE_KEY for node in graph.node for entry in node.metadata_props):
+        return True
+    images = {(1, 3, *config.detector.scaled_frame_shape(scale)) for scale in config.detector.scales}
+    conv_inputs = {node.input[0] for node in graph.node if node.op_type == "Conv" and node.input}
+    for node in graph.node:
+        if node.op_type != "Slice" or node.output[0] not in conv_inputs or len(node.input) < 4:
+            continue
+        source = info.get(node.input[0])
+        axes = constant_value(graph, node.input[3])
+        if source is not None and source.shape in images and axes is not None and axes.tolist() in ([2], [-2]):
+            return True
+    return False
+
+
 class GroundPlaneSlicePass(Pass):
     """Ground-plane slicing: each pyramid scale's network computes only the rows where a person can stand.
 
@@ -300,12 +323,12 @@ class GroundPlaneSlicePass(Pass):
         if not takes_a_frame(model):
             return PassResult(model, False, stats, note="the model does not take a camera frame; ground-plane "
                               "slicing works on the fused detector (run fuse_host_stages first)")
-        if any(entry.key == SLICE_KEY for node in model.graph.node for entry in node.metadata_props):
+        info = infer_tensor_info(model)
+        if _already_sliced(model, self.config, info):
             return PassResult(model, False, stats, note="the graph is sliced to the ground plane already")
         bands = ground_plane_bands(self.config, margin_rows=self.margin_rows)
         original = onnx.ModelProto()
         original.CopyFrom(model)
-        info = infer_tensor_info(model)
         networks = find_scale_networks(model, self.config, info)
         bands_logits = self._rewrite(model, networks, bands, info)
         details = [self._detail(band) for band in bands]
