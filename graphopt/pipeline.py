@@ -4,7 +4,10 @@ Each pass is a transaction. The pipeline keeps the model from before the pass;
 the pass works on a copy. The pass is rolled back when it raises, when its
 output fails ``onnx.checker`` (``full_check=True``), or, with verification on,
 when its outputs differ from the previous model's beyond tolerance on the same
-random non-zero inputs. After a rollback the pipeline stops with
+random non-zero inputs (except a pass that lowers precision or drops
+detections on purpose, ``changes_precision`` / ``changes_detections``: it
+checks itself, and its output changes are recorded). After a rollback the
+pipeline stops with
 :class:`~graphopt.errors.PassFailedError`, or with ``keep_going`` carries on
 from the rolled-back model and marks the pass in the report.
 """
