@@ -45,6 +45,10 @@ class BackendResult:
     memcpy_provider: str | None = None
     memcpy_before: int | None = None
     memcpy_after: int | None = None
+    #: Sentences about the build (e.g. ops the TensorRT parser does not support, by node).
+    notes: list[str] = field(default_factory=list)
+    #: An engine's layers after the runtime's fusions: name, type, precisions and median ms when it was run.
+    layers: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +63,8 @@ class BackendResult:
             "memcpy_provider": self.memcpy_provider,
             "memcpy_before": self.memcpy_before,
             "memcpy_after": self.memcpy_after,
+            "notes": list(self.notes),
+            "layers": [dict(layer) for layer in self.layers],
         }
 
 
@@ -121,6 +127,25 @@ def _detail_lines(record: PassRecord) -> list[str]:
     for reason, nodes in kept.items():
         shown = ", ".join(nodes[:3]) + (f" and {len(nodes) - 3} more" if len(nodes) > 3 else "")
         lines.append(f"{record.name}: kept in float32, {len(nodes)} node{'s' * (len(nodes) > 1)}: {shown}: {reason}")
+    return lines
+
+
+def _layer_lines(layers: list[dict[str, Any]]) -> list[str]:
+    """An engine's layers: how many, in which precisions, and the slowest when they were timed."""
+    counts: dict[str, int] = {}
+    for layer in layers:
+        for precision in layer.get("precisions") or ["unknown"]:
+            counts[precision] = counts.get(precision, 0) + 1
+    mix = ", ".join(f"{precision} {count}" for precision, count in sorted(counts.items(), key=lambda kv: -kv[1]))
+    lines = [f"engine: {len(layers)} layers after the runtime's fusions (tensors by precision: {mix})"]
+    timed = sorted((layer for layer in layers if layer.get("median_ms") is not None),
+                   key=lambda layer: -float(layer["median_ms"]))
+    if timed:
+        total = sum(float(layer["median_ms"]) for layer in timed)
+        for layer in timed[:5]:
+            share = float(layer["median_ms"]) / total if total > 0 else 0.0
+            lines.append(f"engine layer {layer['name']} ({layer['type']}, {'/'.join(layer['precisions']) or '?'}): "
+                         f"{float(layer['median_ms']):.3f} ms ({share:.0%} of the layer time)")
     return lines
 
 
@@ -224,7 +249,8 @@ class Report:
             lines.extend(_detail_lines(r))
         if self.backend:
             b = self.backend
-            lines.append(f"backend: {b.name} ({b.runtime_version}, {', '.join(b.providers)}) → {b.artifact}")
+            built_with = ", ".join(part for part in (b.runtime_version, *b.providers) if part) or "nothing built here"
+            lines.append(f"backend: {b.name} ({built_with}) → {b.artifact}")
             m = b.machine
             lines.append(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}")
             if b.latency_before and b.latency_after:
@@ -234,6 +260,9 @@ class Report:
                     f"{b.latency_before.median_ms:.2f} / {b.latency_before.p90_ms:.2f} ms → "
                     f"{b.latency_after.median_ms:.2f} / {b.latency_after.p90_ms:.2f} ms ({ratio:.2f}× faster)"
                 )
+            lines.extend(f"backend: {note}" for note in b.notes)
+            if b.layers:
+                lines.extend(_layer_lines(b.layers))
             if b.memcpy_provider is not None:
                 lines.append(
                     f"Memcpy nodes onnxruntime inserts for {b.memcpy_provider}: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import BackendUnavailableError, GraphoptError
 from .base import Artifact, Backend, BuildOptions, LatencyStats, measure_latency
 from .onnxruntime import OnnxRuntimeBackend
+from .tensorrt import TensorRTBackend
 
 __all__ = [
     "BACKENDS",
@@ -13,11 +14,12 @@ __all__ = [
     "BuildOptions",
     "LatencyStats",
     "OnnxRuntimeBackend",
+    "TensorRTBackend",
     "get_backend",
     "measure_latency",
 ]
 
-BACKENDS: dict[str, type[Backend]] = {OnnxRuntimeBackend.name: OnnxRuntimeBackend}
+BACKENDS: dict[str, type[Backend]] = {cls.name: cls for cls in (OnnxRuntimeBackend, TensorRTBackend)}
 
 
 def get_backend(name: str) -> Backend:

@@ -113,6 +113,10 @@ class Artifact:
     providers: tuple[str, ...] = ()
     runtime_version: str = ""
 
+    def files(self) -> list[str]:
+        """The names of the files :meth:`write` writes."""
+        return [self.file_name]
+
     def write(self, stage: OutputStage) -> None:
         stage.save_model(self.file_name, self.model)
 
@@ -126,6 +130,11 @@ class Backend(abc.ABC):
     def unavailable_reason(cls) -> str | None:
         """``None`` when the backend can run here, else one sentence on what is missing."""
         return None
+
+    @classmethod
+    def runtime_description(cls) -> str:
+        """What the backend builds with here (runtime and version), when it is available."""
+        return cls.name
 
     @abc.abstractmethod
     def build(self, model: onnx.ModelProto, options: BuildOptions) -> Artifact:

@@ -12,7 +12,15 @@ import onnxruntime as ort
 from ..errors import RuntimeRunError, first_line
 from .base import Artifact, Backend, BuildOptions, LatencyStats, measure_latency
 
-__all__ = ["GPU_PROVIDERS", "OnnxRuntimeBackend", "count_memcpy_nodes", "create_session", "gpu_provider", "run_session"]
+__all__ = [
+    "GPU_PROVIDERS",
+    "OnnxRuntimeBackend",
+    "count_memcpy_nodes",
+    "create_session",
+    "default_providers",
+    "gpu_provider",
+    "run_session",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -85,19 +93,42 @@ def run_session(
     return dict(zip(names, values, strict=True))
 
 
+def default_providers() -> tuple[str, ...]:
+    """The execution providers this onnxruntime build offers, best first, CPU last.
+
+    The TensorRT provider is taken only where TensorRT's library can be
+    loaded (onnxruntime-gpu lists it whether or not TensorRT is installed);
+    CUDA where the build has it. On the CPU wheel: CPU alone.
+    """
+    import ctypes.util
+
+    available = set(ort.get_available_providers())
+    chosen = []
+    if "TensorrtExecutionProvider" in available and ctypes.util.find_library("nvinfer"):
+        chosen.append("TensorrtExecutionProvider")
+    chosen.extend(p for p in GPU_PROVIDERS[1:] if p in available)
+    return (*chosen, "CPUExecutionProvider")
+
+
 class OnnxRuntimeBackend(Backend):
-    """Runs the optimized graph with ONNX Runtime (CPU unless providers are given).
+    """Runs the optimized graph with ONNX Runtime, on the GPU providers this build has, else the CPU.
 
     Args:
-        providers: execution providers in priority order; default CPU.
+        providers: execution providers in priority order; default
+            :func:`default_providers` (TensorRT's and CUDA's when this
+            onnxruntime build has them, then CPU).
         intra_op_threads: threads per op; 0 lets ONNX Runtime choose (all cores).
     """
 
     name = "onnxruntime"
 
-    def __init__(self, *, providers: Sequence[str] = ("CPUExecutionProvider",), intra_op_threads: int = 0) -> None:
-        self.providers = tuple(providers)
+    def __init__(self, *, providers: Sequence[str] | None = None, intra_op_threads: int = 0) -> None:
+        self.providers = tuple(providers) if providers is not None else default_providers()
         self.intra_op_threads = intra_op_threads
+
+    @classmethod
+    def runtime_description(cls) -> str:
+        return f"onnxruntime {ort.__version__} on {', '.join(default_providers())}"
 
     def build(self, model: onnx.ModelProto, options: BuildOptions) -> Artifact:
         return Artifact(

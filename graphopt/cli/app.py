@@ -21,17 +21,16 @@ import onnx
 from .. import __version__
 from ..analysis import graph_stats
 from ..api import optimize as optimize_model
-from ..backends import BACKENDS, BuildOptions, get_backend
-from ..backends.onnxruntime import count_memcpy_nodes, gpu_provider
+from ..backends import BACKENDS, Backend, get_backend
+from ..backends.tensorrt import TensorRTBackend, TensorRTOptions
+from ..deploy import deploy
 from ..errors import GraphoptError, ShapeSpecError
 from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
 from ..options import VerifyOptions
 from ..passes import DEFAULT_PASSES, PASSES, select_passes, with_fp16, with_ground_plane
-from ..passes.host_stages import takes_a_frame as _takes_a_frame
 from ..passes.static_shapes import parse_input_shape
-from ..report import BackendResult
-from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs, random_inputs
+from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs
 from .detector import bands, detect, evaluate
 
 __all__ = ["cli", "main"]
@@ -120,6 +119,13 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
               help="Nodes the float16 conversion keeps in float32, comma-separated.")
 @click.option("--keep-fp32-op", "keep_fp32_ops", multiple=True, metavar="OPS",
               help="Operator types the float16 conversion keeps in float32, comma-separated.")
+@click.option("--trt-workspace-mb", default=1024, show_default=True, type=click.IntRange(1),
+              help="TensorRT backend: the builder's workspace limit.")
+@click.option("--trt-opt-level", default=3, show_default=True, type=click.IntRange(0, 5),
+              help="TensorRT backend: builder optimization level (0 fast build … 5 longest kernel search).")
+@click.option("--trt-timing-cache", type=click.Path(dir_okay=False, path_type=Path),
+              help="TensorRT backend: timing cache file, read before and written after the build "
+              "(default: ~/.cache/graphopt/tensorrt-VERSION.timing-cache, shared by every build).")
 @click.option("--ground-plane", is_flag=True,
               help="Insert ground_plane_slice after fuse_host_stages: each pyramid scale's network computes only "
               "the rows where a person can stand (needs --config with a complete [camera]).")
@@ -146,6 +152,9 @@ def optimize(
     keep_fp32_ops: tuple[str, ...],
     ground_plane: bool,
     ground_plane_margin: int | None,
+    trt_workspace_mb: int,
+    trt_opt_level: int,
+    trt_timing_cache: Path | None,
 ) -> None:
     """Optimize MODEL and write it, with a per-pass report, into OUTDIR."""
     if ground_plane and config_path is None:
@@ -164,7 +173,10 @@ def optimize(
         if fp16:
             chosen = [name for name in with_fp16(chosen) if isinstance(name, str)]
         pass_list = select_passes(chosen, skip=_split_names(skip))
-        target = get_backend(backend)
+        # TensorRT is looked for only after the passes: where it is missing, the optimized ONNX is still written.
+        target: Backend = TensorRTBackend(options=TensorRTOptions(
+            workspace_mb=trt_workspace_mb, optimization_level=trt_opt_level, timing_cache=trt_timing_cache,
+        )) if backend == TensorRTBackend.name else get_backend(backend)
 
         name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name
         model = load_model(model_path)
@@ -193,32 +205,13 @@ def optimize(
             latency_repeats=repeats if benchmark else 0,
         )
         report.source = str(model_path)
-        artifact = target.build(optimized, BuildOptions(name=name))
-        result = BackendResult(
-            name=target.name,
-            artifact=str(output_dir / artifact.file_name),
-            providers=artifact.providers,
-            runtime_version=artifact.runtime_version,
-        )
-        if benchmark and config is not None and _takes_a_frame(optimized):
-            from ..detector.fused import benchmark_per_frame
-
-            result.latency_before, result.latency_after = benchmark_per_frame(
-                model, optimized, config, warmup=warmup, repeats=repeats
-            )
-            result.latency_what = "per frame: host pipeline → fused graph"
-        elif benchmark:
-            feeds = random_inputs(model, concrete_input_shapes(model, shapes))
-            result.latency_before = target.benchmark(target.build(model, BuildOptions(name=name)), feeds,
-                                                     warmup=warmup, repeats=repeats)
-            result.latency_after = target.benchmark(artifact, feeds, warmup=warmup, repeats=repeats)
-        provider = gpu_provider() if target.name == "onnxruntime" else None
-        if provider is not None:
-            result.memcpy_provider = provider
-            result.memcpy_before = count_memcpy_nodes(model, provider)
-            result.memcpy_after = count_memcpy_nodes(optimized, provider)
-        report.backend = result
-        report.outputs = [str(output_dir / n) for n in (artifact.file_name, "report.json", "report.md")]
+        # A backend that is missing or refuses the graph does not cost the optimization:
+        # the optimized ONNX and the report are written, then the run ends with why.
+        deployment = deploy(model, optimized, target, name=name, config=config, input_shapes=shapes,
+                            benchmark=benchmark, warmup=warmup, repeats=repeats)
+        artifact, report.backend = deployment.artifact, deployment.result
+        report.backend.artifact = str(output_dir / artifact.file_name)
+        report.outputs = [str(output_dir / n) for n in (*artifact.files(), "report.json", "report.md")]
 
         with OutputStage(output_dir) as stage:
             artifact.write(stage)
@@ -233,6 +226,8 @@ def optimize(
                 stage.commit()
         report.render()
         click.echo(f"wrote {', '.join(report.outputs)}" + (f", {report_json}" if report_json else ""))
+        if deployment.error is not None:
+            raise deployment.error
 
 
 @cli.command("passes")
@@ -242,6 +237,16 @@ def list_passes() -> None:
     for pass_name, cls in PASSES.items():
         marker = "*" if pass_name in DEFAULT_PASSES else " "
         click.echo(f"{marker} {pass_name:<{width}}  {cls.description()}")
+
+
+@cli.command("backends")
+def list_backends() -> None:
+    """List the backends and whether each can build here (runtime, version, providers), else what is missing."""
+    width = max(len(n) for n in BACKENDS)
+    for backend_name, cls in BACKENDS.items():
+        reason = cls.unavailable_reason()
+        state = cls.runtime_description() if reason is None else f"unavailable: {reason}"
+        click.echo(f"{backend_name:<{width}}  {state}")
 
 
 def _shape_text(shape: tuple[Any, ...] | None) -> str:

@@ -65,6 +65,7 @@ __all__ = [
     "NetworkInterface",
     "benchmark_per_frame",
     "build_fused_model",
+    "first_test_frame",
     "fused_traffic",
     "naive_host_stages",
     "naive_traffic",
@@ -340,10 +341,11 @@ def build_fused_model(
     writer = _GraphWriter()
 
     # 1. Pre-processing: NCHW float frame, normalized as the host did unless the first Convs take it.
+    # The Cast comes first: TensorRT has uint8 only at a network's inputs and outputs and into a Cast.
     stage = "preprocess"
-    x = writer.op(stage, "Transpose", [FRAME_INPUT], perm=[2, 0, 1])
+    x = writer.op(stage, "Cast", [FRAME_INPUT], to=TensorProto.FLOAT)
+    x = writer.op(stage, "Transpose", [x], perm=[2, 0, 1])
     x = writer.op(stage, "Unsqueeze", [x, writer.constant(stage, "batch_axis", np.array([0], np.int64))])
-    x = writer.op(stage, "Cast", [x], to=TensorProto.FLOAT)
     replaced = _normalization_folded(writer, network.graph, interface, spec) if fold_normalization else None
     if replaced is None:
         replaced = {}
@@ -599,6 +601,13 @@ def time_frames_interleaved(
     return times
 
 
+def first_test_frame(config: DetectorConfig) -> np.ndarray:
+    """The first synthetic test scene's frame: what latencies are measured on, so that NMS and top-K see peaks."""
+    from .scenes import render_scene, scene_seeds
+
+    return render_scene(config, scene_seeds("test", 1)[0]).image
+
+
 def benchmark_per_frame(
     network: onnx.ModelProto,
     fused: onnx.ModelProto,
@@ -606,18 +615,18 @@ def benchmark_per_frame(
     *,
     warmup: int = 5,
     repeats: int = 30,
+    providers: Sequence[str] | None = None,
 ) -> tuple[LatencyStats, LatencyStats]:
     """Time per frame of the host pipeline around ``network`` and of the ``fused`` graph, on the same frame.
 
     The frame is the first synthetic test scene, so that the NMS and top-K
-    see real peaks.
+    see real peaks. Both run on ``providers`` (onnxruntime's; default CPU).
     """
     from .naive import NaiveDetector
-    from .scenes import render_scene, scene_seeds
 
-    frame = render_scene(config, scene_seeds("test", 1)[0]).image
-    naive = NaiveDetector(network, config.detector)
-    graph = FusedDetector(fused, config.detector)
+    frame = first_test_frame(config)
+    naive = NaiveDetector(network, config.detector, providers=providers)
+    graph = FusedDetector(fused, config.detector, providers=providers)
     before = measure_latency(lambda: naive.detect(frame), warmup=warmup, repeats=repeats)
     after = measure_latency(lambda: graph.detect(frame), warmup=warmup, repeats=repeats)
     return before, after

@@ -219,7 +219,7 @@ def test_normalization_is_folded_into_the_first_conv_when_exact(network: onnx.Mo
     folded = build_fused_model(clean, SPEC, volume_output=True)
     kept = build_fused_model(clean, SPEC, volume_output=True, fold_normalization=False)
     preprocess = [n.op_type for n in folded.graph.node if n.name.startswith("fused/preprocess/")]
-    assert preprocess == ["Transpose", "Unsqueeze", "Cast"]
+    assert preprocess == ["Cast", "Transpose", "Unsqueeze"]  # uint8 into the Cast only, as TensorRT requires
     assert {"Div", "Sub"} <= {n.op_type for n in kept.graph.node if n.name.startswith("fused/preprocess/")}
     assert "conv1.weight" not in {init.name for init in folded.graph.initializer}
     naive = NaiveDetector(network, SPEC)

@@ -1,0 +1,584 @@
+"""TensorRT backend: a strongly typed engine built from the optimized ONNX graph.
+
+Targets TensorRT 10.x (10.0 and later, what JetPack 6 ships on Jetson Orin;
+weak typing is deprecated there since 10.12) and 11.x (weak typing and
+``BuilderFlag.FP16`` removed; every network strongly typed). The build is the
+same on both: the network is created strongly typed, so every tensor's type
+comes from the ONNX graph graphopt wrote — the float16 decisions (the NMS on
+log-odds, nodes kept in float32) survive the build unchanged, and no
+precision flag is ever set.
+
+``tensorrt`` is imported only when this backend builds or runs something, so
+``import graphopt`` and every command work without it; every function that
+talks to TensorRT takes the module as an argument (``trt``), which is how the
+tests drive the option mapping and error reporting with a stand-in where
+TensorRT is not installed.
+
+What a build does (:func:`build_engine`):
+
+1. the ONNX parser reads the graph; every parser error is reported with the
+   node it is about (index, name, operator);
+2. the builder config gets the workspace limit, the builder optimization
+   level, detailed profiling verbosity (layer names and types for the
+   report) and a timing cache read from, and written back to, a file, so a
+   second build reuses the first one's kernel timings;
+3. every input gets an optimization profile with min = opt = max = its static shape;
+4. the serialized engine is written as ``<name>.engine`` beside ``<name>.onnx``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import onnx
+
+from ..errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
+from ..graph import declared_dims
+from ..model_io import OutputStage
+from .base import Artifact, Backend, BuildOptions, LatencyStats
+
+__all__ = [
+    "INSTALL_HINT",
+    "EngineBuild",
+    "EngineBuildError",
+    "EngineLayer",
+    "EngineTiming",
+    "ParserError",
+    "TensorRTArtifact",
+    "TensorRTBackend",
+    "TensorRTOptions",
+    "build_engine",
+    "default_timing_cache",
+    "engine_layers",
+    "inspect_engine",
+    "load_tensorrt",
+    "network_flags",
+    "parser_errors",
+    "tensorrt_version",
+    "time_engine",
+]
+
+logger = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "install NVIDIA's wheels with 'pip install tensorrt-cu12' (CUDA 12; 'tensorrt-cu13' for CUDA 13), "
+    "or use the TensorRT that JetPack ships on Jetson"
+)
+
+#: The TensorRT major versions this backend is written against.
+SUPPORTED_MAJORS = (10, 11)
+
+
+class EngineBuildError(GraphoptError):
+    """TensorRT's parser or builder refused the graph (the message names the node where there is one)."""
+
+
+@dataclass(frozen=True)
+class TensorRTOptions:
+    """How the engine is built.
+
+    Attributes:
+        workspace_mb: the builder's scratch-memory limit (``MemoryPoolType.WORKSPACE``).
+        optimization_level: ``builder_optimization_level``, 0 (fast build) to 5
+            (longest search); TensorRT's default is 3.
+        timing_cache: file the kernel timings are read from before the build
+            and written to after it; ``None`` for no cache.
+    """
+
+    workspace_mb: int = 1024
+    optimization_level: int = 3
+    timing_cache: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.workspace_mb < 1:
+            raise GraphoptError(f"the TensorRT workspace must be at least 1 MB, got {self.workspace_mb}")
+        if not 0 <= self.optimization_level <= 5:
+            raise GraphoptError(
+                f"the TensorRT builder optimization level is 0 to 5, got {self.optimization_level}"
+            )
+
+
+@dataclass(frozen=True)
+class ParserError:
+    """One error of TensorRT's ONNX parser, with the node it is about when it names one."""
+
+    code: str
+    description: str
+    node_index: int | None = None
+    node_name: str | None = None
+    op_type: str | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.node_name or self.op_type:
+            where = f"{self.op_type or 'node'} '{self.node_name or self.node_index}': "
+        elif self.node_index is not None and self.node_index >= 0:
+            where = f"node {self.node_index}: "
+        return f"{where}{self.description}"
+
+
+@dataclass(frozen=True)
+class EngineLayer:
+    """One layer of a built engine, after TensorRT's own fusions."""
+
+    name: str
+    layer_type: str
+    precisions: tuple[str, ...] = ()
+
+
+@dataclass
+class EngineBuild:
+    """A serialized engine and what the build did."""
+
+    plan: bytes
+    version: str
+    build_s: float
+    timing_cache_hit: bool = False
+    layers: list[EngineLayer] = field(default_factory=list)
+
+
+def tensorrt_version(trt: ModuleType) -> tuple[int, ...]:
+    """TensorRT's version as integers, e.g. ``(10, 3, 0)``."""
+    parts = []
+    for piece in str(getattr(trt, "__version__", "0")).split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def load_tensorrt() -> ModuleType:
+    """Imports ``tensorrt``, or says in one sentence what is missing and how to install it.
+
+    Raises:
+        BackendUnavailableError: not installed (or the placeholder package
+            that only downloads the real one), or a major version this
+            backend is not written for.
+    """
+    try:
+        import tensorrt as trt
+    except ModuleNotFoundError:
+        raise BackendUnavailableError(f"TensorRT is not installed (no Python module 'tensorrt'); {INSTALL_HINT}") \
+            from None
+    except Exception as error:  # the placeholder wheel, or libraries it cannot load
+        raise BackendUnavailableError(f"'import tensorrt' failed ({first_line(error)}); {INSTALL_HINT}") from None
+    if not hasattr(trt, "Builder"):
+        raise BackendUnavailableError(f"the installed 'tensorrt' package has no TensorRT in it; {INSTALL_HINT}")
+    major = tensorrt_version(trt)[0]
+    if major not in SUPPORTED_MAJORS:
+        raise BackendUnavailableError(
+            f"TensorRT {trt.__version__} is installed; graphopt's TensorRT backend supports 10.x and 11.x"
+        )
+    return trt
+
+
+def network_flags(trt: ModuleType) -> int:
+    """The ``create_network`` flags of a strongly typed network.
+
+    TensorRT 10 creates weakly typed networks unless ``STRONGLY_TYPED`` is
+    set; TensorRT 11 types every network strongly (the flag, where it is
+    still declared, changes nothing). ``EXPLICIT_BATCH`` is the only mode of
+    both and is not set.
+    """
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if flag is None:
+        if tensorrt_version(trt)[0] < 11:
+            raise BackendUnavailableError(
+                f"TensorRT {trt.__version__} cannot create strongly typed networks; graphopt needs 10.0 or later"
+            )
+        return 0
+    return 1 << int(flag)
+
+
+def parser_errors(parser: Any) -> list[ParserError]:
+    """Every error the ONNX parser recorded, with node index, name and operator where it gives them."""
+    errors = []
+    for index in range(int(parser.num_errors)):
+        error = parser.get_error(index)
+
+        def call(method: str, error: Any = error) -> Any:
+            function = getattr(error, method, None)
+            try:
+                return function() if callable(function) else None
+            except Exception:  # an accessor the installed version declares but cannot answer
+                return None
+
+        node = call("node")
+        errors.append(ParserError(
+            code=str(call("code") or ""),
+            description=str(call("desc") or "").strip(),
+            node_index=int(node) if isinstance(node, int) and node >= 0 else None,
+            node_name=call("node_name") or None,
+            op_type=call("node_operator") or None,
+        ))
+    return errors
+
+
+def _static_input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    from ..verify import format_dims, graph_inputs  # verify imports the backends package
+
+    shapes = {}
+    for value in graph_inputs(model):
+        dims = declared_dims(value)
+        if dims is None or not all(isinstance(d, int) and d > 0 for d in dims):
+            raise EngineBuildError(
+                f"the graph input '{value.name}' has shape {format_dims(dims or [])}; the TensorRT backend builds "
+                "static-shape engines (run pin_static_shapes, or give --input-shape)"
+            )
+        shapes[value.name] = tuple(int(d) for d in dims)  # type: ignore[arg-type]
+    return shapes
+
+
+def build_engine(model: onnx.ModelProto, options: TensorRTOptions, *, trt: ModuleType | None = None) -> EngineBuild:
+    """Parses ``model``, builds a strongly typed engine and returns it serialized.
+
+    Raises:
+        EngineBuildError: the parser or the builder refused the graph; the
+            message lists the parser's errors by node.
+        BackendUnavailableError: TensorRT is missing or too old.
+    """
+    trt = trt if trt is not None else load_tensorrt()
+    shapes = _static_input_shapes(model)
+    log = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(log)
+    network = builder.create_network(network_flags(trt))
+    parser = trt.OnnxParser(network, log)
+    if not parser.parse(model.SerializeToString()):
+        errors = parser_errors(parser)
+        shown = "; ".join(str(e) for e in errors[:3]) + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
+        raise EngineBuildError(f"TensorRT's ONNX parser refused the graph: {shown or 'no reason given'}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
+    config.builder_optimization_level = options.optimization_level
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    profile = builder.create_optimization_profile()
+    for name, shape in shapes.items():
+        profile.set_shape(name, shape, shape, shape)
+    config.add_optimization_profile(profile)
+    cached = b""
+    if options.timing_cache is not None and options.timing_cache.is_file():
+        cached = options.timing_cache.read_bytes()
+    cache = config.create_timing_cache(cached)
+    config.set_timing_cache(cache, False)
+    start = time.perf_counter()
+    plan = builder.build_serialized_network(network, config)
+    build_s = time.perf_counter() - start
+    if plan is None:
+        raise EngineBuildError(
+            "TensorRT's builder could not build an engine from the graph (its log above says why; "
+            "try a larger --trt-workspace-mb)"
+        )
+    if options.timing_cache is not None:
+        options.timing_cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = options.timing_cache.with_name(options.timing_cache.name + ".tmp")
+        temporary.write_bytes(bytes(memoryview(config.get_timing_cache().serialize())))
+        os.replace(temporary, options.timing_cache)
+    return EngineBuild(plan=bytes(memoryview(plan)), version=str(trt.__version__), build_s=build_s,
+                       timing_cache_hit=bool(cached))
+
+
+# Data-type words of the engine inspector, as TensorRT 10 writes them inside
+# "Format/Datatype" ("Row major linear FP32", "Channel major FP16 format where …")
+# and TensorRT 11 writes them in a field of their own.
+_PRECISION_WORDS = {
+    "FP32": "float32", "FLOAT": "float32", "FP16": "float16", "HALF": "float16", "BF16": "bfloat16",
+    "INT8": "int8", "INT32": "int32", "INT64": "int64", "UINT8": "uint8", "BOOL": "bool", "FP8": "fp8",
+}
+
+
+def _precision(tensor: Mapping[str, Any]) -> str | None:
+    for key in ("DataType", "Datatype", "Data Type", "Format/Datatype"):
+        text = tensor.get(key)
+        if isinstance(text, str):
+            for word in text.replace("/", " ").replace(",", " ").split():
+                found = _PRECISION_WORDS.get(word.upper())
+                if found:
+                    return found
+    return None
+
+
+def engine_layers(information: str | Mapping[str, Any]) -> list[EngineLayer]:
+    """The layers of an engine from the inspector's JSON (``LayerInformationFormat.JSON``).
+
+    Reads both layouts: TensorRT 10's (``"Format/Datatype"`` strings) and
+    TensorRT 11's (the data type in its own field); layers given by name only
+    (an engine built without detailed profiling verbosity) have no type or
+    precisions.
+    """
+    data = json.loads(information) if isinstance(information, str) else information
+    layers = []
+    for layer in data.get("Layers", []):
+        if isinstance(layer, str):
+            layers.append(EngineLayer(name=layer, layer_type=""))
+            continue
+        precisions = []
+        for tensor in [*layer.get("Inputs", []), *layer.get("Outputs", [])]:
+            found = _precision(tensor) if isinstance(tensor, Mapping) else None
+            if found and found not in precisions:
+                precisions.append(found)
+        layers.append(EngineLayer(name=str(layer.get("Name", "")), layer_type=str(layer.get("LayerType", "")),
+                                  precisions=tuple(precisions)))
+    return layers
+
+
+def inspect_engine(plan: bytes, *, trt: ModuleType) -> list[EngineLayer]:
+    """The layers of a serialized engine, after TensorRT's fusions, with their precisions.
+
+    Raises:
+        RuntimeRunError: the engine cannot be deserialized here (another
+            TensorRT version, or no GPU).
+    """
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = runtime.deserialize_cuda_engine(plan)
+    if engine is None:
+        raise RuntimeRunError("TensorRT cannot load the engine it built (see its log above)")
+    inspector = engine.create_engine_inspector()
+    return engine_layers(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+
+
+class _CudaRuntime:
+    """The five CUDA runtime calls a TensorRT engine run needs, through ctypes on ``libcudart``.
+
+    NVIDIA's wheels bring ``libcudart`` (``nvidia-cuda-runtime-cu12``/``-cu13``)
+    and JetPack installs it; using it directly keeps PyTorch, CuPy and
+    cuda-python out of graphopt's dependencies.
+    """
+
+    _HOST_TO_DEVICE, _DEVICE_TO_HOST = 1, 2
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+
+        names = [ctypes.util.find_library("cudart"), "libcudart.so", "libcudart.so.13", "libcudart.so.12",
+                 "libcudart.so.11.0"]
+        for package in ("nvidia.cuda_runtime", "nvidia.cu13", "nvidia.cu12"):
+            try:
+                module = __import__(package, fromlist=["__path__"])
+            except ImportError:
+                continue
+            for root in getattr(module, "__path__", []):
+                names.extend(str(p) for p in sorted(Path(root).glob("lib/libcudart.so*")))
+        for name in names:
+            if not name:
+                continue
+            try:
+                self._lib = ctypes.CDLL(name)
+                break
+            except OSError:
+                continue
+        else:
+            raise BackendUnavailableError(f"the CUDA runtime library (libcudart) was not found; {INSTALL_HINT}")
+        self._ctypes = ctypes
+
+    def _check(self, status: int, what: str) -> None:
+        if status != 0:
+            raise RuntimeRunError(f"CUDA {what} failed with error {status}")
+
+    def malloc(self, size: int) -> int:
+        pointer = self._ctypes.c_void_p()
+        self._check(self._lib.cudaMalloc(self._ctypes.byref(pointer), self._ctypes.c_size_t(max(size, 1))),
+                    "cudaMalloc")
+        return int(pointer.value or 0)
+
+    def free(self, pointer: int) -> None:
+        self._lib.cudaFree(self._ctypes.c_void_p(pointer))
+
+    def to_device(self, pointer: int, array: Any) -> None:
+        self._check(self._lib.cudaMemcpy(self._ctypes.c_void_p(pointer), self._ctypes.c_void_p(array.ctypes.data),
+                                         self._ctypes.c_size_t(array.nbytes), self._HOST_TO_DEVICE), "cudaMemcpy")
+
+    def to_host(self, array: Any, pointer: int) -> None:
+        self._check(self._lib.cudaMemcpy(self._ctypes.c_void_p(array.ctypes.data), self._ctypes.c_void_p(pointer),
+                                         self._ctypes.c_size_t(array.nbytes), self._DEVICE_TO_HOST), "cudaMemcpy")
+
+    def stream(self) -> int:
+        handle = self._ctypes.c_void_p()
+        self._check(self._lib.cudaStreamCreate(self._ctypes.byref(handle)), "cudaStreamCreate")
+        return int(handle.value or 0)
+
+    def synchronize(self, stream: int) -> None:
+        self._check(self._lib.cudaStreamSynchronize(self._ctypes.c_void_p(stream)), "cudaStreamSynchronize")
+
+
+@dataclass
+class EngineTiming:
+    """End-to-end latency of an engine and the median time of each of its layers."""
+
+    latency: LatencyStats
+    layer_ms: dict[str, float]
+    outputs: dict[str, Any]
+
+
+def time_engine(plan: bytes, inputs: Mapping[str, Any], *, trt: ModuleType, warmup: int = 5,
+                repeats: int = 30) -> EngineTiming:
+    """Runs a serialized engine on ``inputs``: end-to-end latency and per-layer times.
+
+    End to end is what a caller pays per call: inputs copied to the device,
+    ``execute_async_v3``, outputs copied back, synchronized. Per-layer times
+    come from a :class:`tensorrt.IProfiler` on separate runs (profiling slows
+    the engine down), median per layer over ``repeats``.
+
+    Raises:
+        RuntimeRunError: the engine cannot be loaded or run here.
+    """
+    import numpy as np
+
+    from .base import measure_latency
+
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = runtime.deserialize_cuda_engine(plan)
+    if engine is None:
+        raise RuntimeRunError("TensorRT cannot load the engine it built (see its log above)")
+    context = engine.create_execution_context()
+    cuda = _CudaRuntime()
+    stream = cuda.stream()
+    host: dict[str, Any] = {}
+    device: dict[str, int] = {}
+    inputs_mode = trt.TensorIOMode.INPUT
+    try:
+        for index in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(index)
+            shape = tuple(engine.get_tensor_shape(name))
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+            if engine.get_tensor_mode(name) == inputs_mode:
+                if name not in inputs:
+                    raise RuntimeRunError(f"no input given for the engine's input '{name}'")
+                host[name] = np.ascontiguousarray(inputs[name], dtype=dtype).reshape(shape)
+            else:
+                host[name] = np.empty(shape, dtype=dtype)
+            device[name] = cuda.malloc(host[name].nbytes)
+            context.set_tensor_address(name, device[name])
+        input_names = [n for n in host if engine.get_tensor_mode(n) == inputs_mode]
+
+        def run() -> None:
+            for name in input_names:
+                cuda.to_device(device[name], host[name])
+            if not context.execute_async_v3(stream):
+                raise RuntimeRunError("TensorRT could not run the engine (see its log above)")
+            cuda.synchronize(stream)
+            for name in host:
+                if name not in input_names:
+                    cuda.to_host(host[name], device[name])
+
+        latency = measure_latency(run, warmup=warmup, repeats=repeats)
+
+        profiler_base: Any = trt.IProfiler
+
+        class LayerTimes(profiler_base):
+            def __init__(self) -> None:
+                profiler_base.__init__(self)
+                self.times: dict[str, list[float]] = {}
+
+            def report_layer_time(self, layer_name: str, ms: float) -> None:
+                self.times.setdefault(layer_name, []).append(float(ms))
+
+        profiler = LayerTimes()
+        context.profiler = profiler
+        for _ in range(repeats):
+            run()
+        layer_ms = {name: float(np.median(times)) for name, times in profiler.times.items()}
+        outputs = {name: array.copy() for name, array in host.items() if name not in input_names}
+    finally:
+        for pointer in device.values():
+            cuda.free(pointer)
+    return EngineTiming(latency=latency, layer_ms=layer_ms, outputs=outputs)
+
+
+@dataclass
+class TensorRTArtifact(Artifact):
+    """The optimized ONNX and its serialized engine, written side by side (``<name>.onnx``, ``<name>.engine``).
+
+    Without ``build`` (the engine could not be built here) only the ONNX is written.
+    """
+
+    name: str = "model"
+    build: EngineBuild | None = None
+    layers: list[EngineLayer] = field(default_factory=list)
+    layer_ms: dict[str, float] = field(default_factory=dict)
+
+    def files(self) -> list[str]:
+        return [f"{self.name}.onnx", *([f"{self.name}.engine"] if self.build is not None else [])]
+
+    def write(self, stage: OutputStage) -> None:
+        stage.save_model(f"{self.name}.onnx", self.model)
+        if self.build is not None:
+            stage.write_bytes(f"{self.name}.engine", self.build.plan)
+
+
+def default_timing_cache(version: str) -> Path:
+    """Where builds keep their kernel timings by default: one file per TensorRT version, reused by every build."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "graphopt" / f"tensorrt-{version}.timing-cache"
+
+
+class TensorRTBackend(Backend):
+    """Builds a strongly typed TensorRT engine from the optimized graph and times it on the GPU.
+
+    Args:
+        options: workspace, optimization level and timing cache of the build.
+    """
+
+    name = "tensorrt"
+
+    def __init__(self, *, options: TensorRTOptions | None = None) -> None:
+        self.options = options or TensorRTOptions()
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        try:
+            load_tensorrt()
+        except BackendUnavailableError as error:
+            return str(error)
+        return None
+
+    @classmethod
+    def runtime_description(cls) -> str:
+        return f"TensorRT {load_tensorrt().__version__}, strongly typed engines"
+
+    def build(self, model: onnx.ModelProto, options: BuildOptions) -> TensorRTArtifact:
+        trt = load_tensorrt()
+        build_options = self.options
+        if build_options.timing_cache is None:
+            build_options = replace(build_options, timing_cache=default_timing_cache(str(trt.__version__)))
+        try:
+            built = build_engine(model, build_options, trt=trt)
+        except GraphoptError:
+            raise
+        except Exception as error:  # TensorRT raises its own types (no GPU, out of memory, …)
+            raise EngineBuildError(f"TensorRT could not build the engine: {first_line(error)}") from error
+        artifact = TensorRTArtifact(
+            backend=self.name,
+            model=model,
+            file_name=f"{options.name}.engine",
+            providers=("TensorRT",),
+            runtime_version=f"TensorRT {built.version}",
+            name=options.name,
+            build=built,
+        )
+        try:
+            artifact.layers = inspect_engine(built.plan, trt=trt)
+        except Exception as error:  # inspection is a report, not a reason to fail the build
+            logger.warning("TensorRT engine inspection failed: %s", first_line(error))
+        return artifact
+
+    def benchmark(
+        self, artifact: Artifact, inputs: Mapping[str, Any], *, warmup: int = 5, repeats: int = 30
+    ) -> LatencyStats:
+        if isinstance(artifact, TensorRTArtifact) and artifact.build is not None:
+            timing = time_engine(artifact.build.plan, inputs, trt=load_tensorrt(), warmup=warmup, repeats=repeats)
+            artifact.layer_ms = timing.layer_ms
+            return timing.latency
+        # The model it started from (the "before" of the report) runs on onnxruntime's best providers.
+        from .onnxruntime import OnnxRuntimeBackend
+
+        fallback = OnnxRuntimeBackend()
+        return fallback.benchmark(fallback.build(artifact.model, BuildOptions()), inputs, warmup=warmup,
+                                  repeats=repeats)
