@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -90,7 +91,9 @@ class TensorRTOptions:
         optimization_level: ``builder_optimization_level``, 0 (fast build) to 5
             (longest search); TensorRT's default is 3.
         timing_cache: file the kernel timings are read from before the build
-            and written to after it; ``None`` for no cache.
+            and written to after it; ``None``: :class:`TensorRTBackend` uses
+            :func:`default_timing_cache` (one file per TensorRT version),
+            :func:`build_engine` none.
     """
 
     workspace_mb: int = 1024
@@ -118,10 +121,12 @@ class ParserError:
 
     def __str__(self) -> str:
         where = ""
-        if self.node_name or self.op_type:
-            where = f"{self.op_type or 'node'} '{self.node_name or self.node_index}': "
+        if self.node_name:
+            where = f"{self.op_type or 'node'} '{self.node_name}': "
         elif self.node_index is not None and self.node_index >= 0:
-            where = f"node {self.node_index}: "
+            where = f"{self.op_type + ' ' if self.op_type else ''}node {self.node_index}: "
+        elif self.op_type:
+            where = f"{self.op_type}: "
         return f"{where}{self.description}"
 
 
@@ -149,8 +154,8 @@ def tensorrt_version(trt: ModuleType) -> tuple[int, ...]:
     """TensorRT's version as integers, e.g. ``(10, 3, 0)``."""
     parts = []
     for piece in str(getattr(trt, "__version__", "0")).split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
+        digits = re.match(r"\d*", piece)
+        parts.append(int(digits.group() or 0) if digits else 0)  # "0b6" (an early-access build) is 0
     return tuple(parts)
 
 
@@ -164,9 +169,11 @@ def load_tensorrt() -> ModuleType:
     """
     try:
         import tensorrt as trt
-    except ModuleNotFoundError:
-        raise BackendUnavailableError(f"TensorRT is not installed (no Python module 'tensorrt'); {INSTALL_HINT}") \
-            from None
+    except ModuleNotFoundError as error:
+        if error.name == "tensorrt":
+            raise BackendUnavailableError(
+                f"TensorRT is not installed (no Python module 'tensorrt'); {INSTALL_HINT}") from None
+        raise BackendUnavailableError(f"'import tensorrt' failed ({first_line(error)}); {INSTALL_HINT}") from None
     except Exception as error:  # the placeholder wheel, or libraries it cannot load
         raise BackendUnavailableError(f"'import tensorrt' failed ({first_line(error)}); {INSTALL_HINT}") from None
     if not hasattr(trt, "Builder"):
@@ -174,7 +181,8 @@ def load_tensorrt() -> ModuleType:
     major = tensorrt_version(trt)[0]
     if major not in SUPPORTED_MAJORS:
         raise BackendUnavailableError(
-            f"TensorRT {trt.__version__} is installed; graphopt's TensorRT backend supports 10.x and 11.x"
+            f"TensorRT {getattr(trt, '__version__', '(no version)')} is installed; graphopt's TensorRT backend "
+            "supports 10.x and 11.x"
         )
     return trt
 
@@ -191,7 +199,8 @@ def network_flags(trt: ModuleType) -> int:
     if flag is None:
         if tensorrt_version(trt)[0] < 11:
             raise BackendUnavailableError(
-                f"TensorRT {trt.__version__} cannot create strongly typed networks; graphopt needs 10.0 or later"
+                f"TensorRT {getattr(trt, '__version__', '(no version)')} cannot create strongly typed networks; "
+                "graphopt needs 10.0 or later"
             )
         return 0
     return 1 << int(flag)
@@ -261,12 +270,16 @@ def build_engine(model: onnx.ModelProto, options: TensorRTOptions, *, trt: Modul
     profile = builder.create_optimization_profile()
     for name, shape in shapes.items():
         profile.set_shape(name, shape, shape, shape)
-    config.add_optimization_profile(profile)
+    if config.add_optimization_profile(profile) < 0:
+        raise EngineBuildError(f"TensorRT refused the static-shape optimization profile {shapes}")
     cached = b""
     if options.timing_cache is not None and options.timing_cache.is_file():
         cached = options.timing_cache.read_bytes()
-    cache = config.create_timing_cache(cached)
-    config.set_timing_cache(cache, False)
+    if not config.set_timing_cache(config.create_timing_cache(cached), False):
+        # A cache from another GPU or TensorRT build: start afresh (and overwrite it after the build).
+        logger.warning("TensorRT rejected the timing cache %s; building without it", options.timing_cache)
+        cached = b""
+        config.set_timing_cache(config.create_timing_cache(b""), False)
     start = time.perf_counter()
     plan = builder.build_serialized_network(network, config)
     build_s = time.perf_counter() - start
@@ -275,10 +288,11 @@ def build_engine(model: onnx.ModelProto, options: TensorRTOptions, *, trt: Modul
             "TensorRT's builder could not build an engine from the graph (its log above says why; "
             "try a larger --trt-workspace-mb)"
         )
-    if options.timing_cache is not None:
+    timings = config.get_timing_cache()
+    if options.timing_cache is not None and timings is not None:
         options.timing_cache.parent.mkdir(parents=True, exist_ok=True)
         temporary = options.timing_cache.with_name(options.timing_cache.name + ".tmp")
-        temporary.write_bytes(bytes(memoryview(config.get_timing_cache().serialize())))
+        temporary.write_bytes(bytes(memoryview(timings.serialize())))
         os.replace(temporary, options.timing_cache)
     return EngineBuild(plan=bytes(memoryview(plan)), version=str(trt.__version__), build_s=build_s,
                        timing_cache_hit=bool(cached))
@@ -404,6 +418,9 @@ class _CudaRuntime:
         self._check(self._lib.cudaStreamCreate(self._ctypes.byref(handle)), "cudaStreamCreate")
         return int(handle.value or 0)
 
+    def destroy(self, stream: int) -> None:
+        self._lib.cudaStreamDestroy(self._ctypes.c_void_p(stream))
+
     def synchronize(self, stream: int) -> None:
         self._check(self._lib.cudaStreamSynchronize(self._ctypes.c_void_p(stream)), "cudaStreamSynchronize")
 
@@ -489,6 +506,7 @@ def time_engine(plan: bytes, inputs: Mapping[str, Any], *, trt: ModuleType, warm
     finally:
         for pointer in device.values():
             cuda.free(pointer)
+        cuda.destroy(stream)
     return EngineTiming(latency=latency, layer_ms=layer_ms, outputs=outputs)
 
 
