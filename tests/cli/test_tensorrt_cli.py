@@ -155,3 +155,19 @@ def test_onnxruntime_takes_the_gpu_providers_its_build_has(monkeypatch, availabl
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: list(available))
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: nvinfer if name == "nvinfer" else None)
     assert default_providers() == expected
+
+
+def test_the_report_names_the_slowest_engine_layers_with_their_share() -> None:
+    from graphopt.report import BackendResult, Report
+
+    layers = [{"name": f"layer{i}", "type": "CaskConvolution", "precisions": ["float16"], "median_ms": ms}
+              for i, ms in enumerate([0.5, 2.0, 0.25, 1.0, 0.125, 0.125])]
+    layers.append({"name": "untimed", "type": "Reformat", "precisions": [], "median_ms": None})
+    report = Report(backend=BackendResult(name="tensorrt", artifact="m.engine", layers=layers))
+    lines = [line for line in report.to_markdown().splitlines() if "engine" in line]
+    assert any("engine: 7 layers after the runtime's fusions (tensors by precision: float16 6, unknown 1)" in line
+               for line in lines)
+    slowest = [line for line in lines if "engine layer " in line]
+    assert len(slowest) == 5
+    assert "engine layer layer1 (CaskConvolution, float16): 2.000 ms (50% of the layer time)" in slowest[0]
+    assert "layer3" in slowest[1] and "layer0" in slowest[2] and "layer2" in slowest[3]
