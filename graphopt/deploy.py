@@ -87,8 +87,11 @@ def _deploy_tensorrt(
     else:
         try:
             built = backend.build(optimized, BuildOptions(name=name))
-        except (EngineBuildError, BackendUnavailableError) as failure:
-            error = type(failure)(f"{failure}; {_NO_ENGINE}")
+        except EngineBuildError as failure:
+            notes.extend(failure.details)  # every parser error, by node, in the report
+            error = EngineBuildError(f"{failure}; {_NO_ENGINE}", failure.details)
+        except BackendUnavailableError as failure:
+            error = BackendUnavailableError(f"{failure}; {_NO_ENGINE}")
     artifact = built or TensorRTArtifact(backend=backend.name, model=optimized, file_name=f"{name}.onnx", name=name)
     result = BackendResult(name=backend.name, artifact=artifact.file_name, providers=artifact.providers,
                            runtime_version=artifact.runtime_version, notes=notes)

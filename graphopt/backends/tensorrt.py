@@ -33,7 +33,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -79,7 +79,15 @@ SUPPORTED_MAJORS = (10, 11)
 
 
 class EngineBuildError(GraphoptError):
-    """TensorRT's parser or builder refused the graph (the message names the node where there is one)."""
+    """TensorRT's parser or builder refused the graph (the message names the node where there is one).
+
+    Attributes:
+        details: every parser error, one sentence each, where the message shows only the first.
+    """
+
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.details = list(details)
 
 
 @dataclass(frozen=True)
@@ -262,7 +270,8 @@ def build_engine(model: onnx.ModelProto, options: TensorRTOptions, *, trt: Modul
     if not parser.parse(model.SerializeToString()):
         errors = parser_errors(parser)
         shown = "; ".join(str(e) for e in errors[:3]) + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
-        raise EngineBuildError(f"TensorRT's ONNX parser refused the graph: {shown or 'no reason given'}")
+        raise EngineBuildError(f"TensorRT's ONNX parser refused the graph: {shown or 'no reason given'}",
+                               details=[f"TensorRT's ONNX parser: {e}" for e in errors])
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
     config.builder_optimization_level = options.optimization_level

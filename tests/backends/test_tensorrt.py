@@ -200,6 +200,8 @@ def test_parser_errors_in_the_message():
         "TensorRT's ONNX parser refused the graph: Resize 'up1': cubic mode is not supported; "
         "NonMaxSuppression 'nms': dynamic max_output_boxes; the graph has no outputs (and 1 more)"
     )
+    assert caught.value.details[3] == "TensorRT's ONNX parser: TopK 'topk': k must be a constant"
+    assert len(caught.value.details) == 4
     assert fake.configs == []
 
 

@@ -171,3 +171,21 @@ def test_the_report_names_the_slowest_engine_layers_with_their_share() -> None:
     assert len(slowest) == 5
     assert "engine layer layer1 (CaskConvolution, float16): 2.000 ms (50% of the layer time)" in slowest[0]
     assert "layer3" in slowest[1] and "layer0" in slowest[2] and "layer2" in slowest[3]
+
+
+def test_every_parser_error_reaches_the_report_when_tensorrt_refuses(tmp_path: Path, monkeypatch) -> None:
+    from ..backends.fake_tensorrt import ErrorCode, FakeParserError
+
+    fake = FakeTensorRT()
+    fake.parser_errors = [FakeParserError(ErrorCode.UNSUPPORTED_NODE, f"reason {i}", i, f"node{i}", "Conv")
+                          for i in range(5)]
+    monkeypatch.setattr(graphopt.backends.tensorrt, "load_tensorrt", lambda: fake)
+    out = tmp_path / "out"
+    code, _, stderr = _run("optimize", str(EXAMPLE), "-o", str(out), *SHAPE, "--backend", "tensorrt",
+                           "--no-benchmark")
+    assert code == 2
+    assert stderr.startswith("graphopt: error: TensorRT's ONNX parser refused the graph: Conv 'node0': reason 0;")
+    assert "(and 2 more); the optimized ONNX is written, the engine is not" in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "report.json", "report.md"]
+    notes = json.loads((out / "report.json").read_text())["backend"]["notes"]
+    assert notes == [f"TensorRT's ONNX parser: Conv 'node{i}': reason {i}" for i in range(5)]
