@@ -31,6 +31,7 @@ from ..options import VerifyOptions
 from ..passes import DEFAULT_PASSES, PASSES, select_passes, with_fp16, with_ground_plane
 from ..passes.static_shapes import parse_input_shape
 from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs
+from .ablate import ablate
 from .detector import bands, detect, evaluate
 
 __all__ = ["cli", "main"]
@@ -306,6 +307,7 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
         click.echo(f"  {op:<24}{count:>6}" + (f"   {flops} FLOPs" if flops else ""))
 
 
+cli.add_command(ablate)
 cli.add_command(bands)
 cli.add_command(detect)
 cli.add_command(evaluate)

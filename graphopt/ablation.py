@@ -1,0 +1,556 @@
+"""Ablation studies of a detector: the naive baseline, each pass added in pipeline order, each pass left out.
+
+:func:`ablate` measures every variant on the same synthetic test frames in
+one run, the way the original work's waterfall was made (8.391 s → 0.588 s
+per frame, one bar per optimization), on the machine it runs on:
+
+* ``naive``: the exported network in the naive host pipeline (NumPy pre- and
+  post-processing around one onnxruntime call per pyramid scale);
+* ``+pass`` (cumulative): the passes of the pipeline up to and including that
+  one, in pipeline order; a network that is not fused yet still runs in the
+  host pipeline, a fused graph in one call per frame;
+* ``−pass`` (leave-one-out): the whole pipeline without that pass.
+
+For every variant: latency per frame (median and 90th percentile over the
+latency frames, all variants interleaved frame by frame with a pause before
+each call, after warm-up), FLOPs per frame (graph and host work), nodes,
+serialized size, detection agreement with the baseline at the deployed
+threshold, and the miss rate at 0.1 false positives per image against the
+scenes' ground truth. Every variant is built once, at the evaluation
+threshold, so that its whole miss-rate curve can be read; its detections at
+the deployed threshold are those with a score at or above it (what a graph
+built at that threshold reports: the threshold is one comparison before a
+fixed-size top-K, so it costs the same).
+
+Each step's latency change says whether its gain exists on this device. The
+change is the ratio of the medians, with a 95 % interval from a paired
+bootstrap over the frames (every variant runs the same frames): a step is
+faster or slower only when the whole interval is; otherwise it is no
+measurable change on this device, and a step whose graph is unchanged, one
+within the noise and one that is slower here (float16 on a CPU) are said so
+in words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+
+from .analysis import count_flops, graph_stats
+from .backends.base import LatencyStats, machine_description
+from .errors import GraphoptError, first_line
+from .instrument import PassInstrumentation, PassRecord
+from .options import OptimizeOptions
+from .passes import DEFAULT_PASSES, build_passes, with_fp16, with_ground_plane
+from .passes.host_stages import takes_a_frame
+from .pipeline import Pipeline
+from .verify import graph_inputs
+
+if TYPE_CHECKING:
+    from .detector.detections import Detections
+    from .detector.spec import DetectorConfig
+
+__all__ = ["SCHEMA", "Ablation", "VariantResult", "ablate", "full_pipeline", "relative_change", "waterfall_figure",
+           "write_waterfall"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = "graphopt.ablation/1"
+#: Resamples of the paired bootstrap that gives a latency change its 95 % interval.
+BOOTSTRAP = 2000
+#: The operating point the miss rate is read at (false positives per image).
+FPPI = 0.1
+
+Progress = Callable[[str], None]
+
+
+def full_pipeline() -> list[str]:
+    """The whole pipeline: the default passes with ground-plane slicing and the float16 passes."""
+    return [name for name in with_fp16(with_ground_plane(list(DEFAULT_PASSES))) if isinstance(name, str)]
+
+
+@dataclass
+class VariantResult:
+    """One variant of an ablation study, measured."""
+
+    name: str
+    #: ``"baseline"``, ``"cumulative"`` or ``"leave_one_out"``.
+    kind: str
+    passes: list[str]
+    #: ``"host pipeline"`` (the network between NumPy stages) or ``"fused graph"`` (one call per frame).
+    runs_as: str = ""
+    latency: LatencyStats | None = None
+    flops_per_frame: int | None = None
+    nodes: int = 0
+    model_bytes: int = 0
+    frames: int = 0
+    identical_frames: int | None = None
+    extra_detections: int | None = None
+    lost_detections: int | None = None
+    miss_rate: float | None = None
+    log_average_miss_rate: float | None = None
+    #: Relative latency change: against the previous cumulative step, or against the whole pipeline.
+    change: float | None = None
+    #: Its 95 % interval (paired bootstrap over the frames).
+    change_interval: tuple[float, float] | None = None
+    #: Milliseconds of each latency frame, in frame order.
+    times_ms: list[float] = field(default_factory=list)
+    #: What the change means on this device, in words.
+    verdict: str = ""
+    #: The step's pass left the graph as it was (a cumulative step only).
+    graph_unchanged: bool = False
+    notes: list[str] = field(default_factory=list)
+    #: Why the variant could not be built or run (one sentence), or ``None``.
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["latency"] = self.latency.to_dict() if self.latency else None
+        return data
+
+
+@dataclass
+class Ablation:
+    """The result of :func:`ablate`: every variant, and what it was measured on."""
+
+    variants: list[VariantResult]
+    machine: dict[str, str | int]
+    latency_frames: int
+    accuracy_frames: int
+    settle_ms: float
+    eval_threshold: float
+    deployed_threshold: float
+    wall_s: float = 0.0
+    source: str | None = None
+
+    def of_kind(self, kind: str) -> list[VariantResult]:
+        return [v for v in self.variants if v.kind == kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "source": self.source,
+            "machine": dict(self.machine),
+            "latency_frames": self.latency_frames,
+            "accuracy_frames": self.accuracy_frames,
+            "settle_ms": self.settle_ms,
+            "eval_threshold": self.eval_threshold,
+            "deployed_threshold": self.deployed_threshold,
+            "fppi": FPPI,
+            "wall_s": self.wall_s,
+            "variants": [v.to_dict() for v in self.variants],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=_nan_to_none)
+
+    def to_markdown(self) -> str:
+        m = self.machine
+        lines = [
+            f"# Ablation{f' of {self.source}' if self.source else ''}",
+            "",
+            f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('os')}; {self.latency_frames} latency frames "
+            f"(median, p90; variants interleaved, {self.settle_ms:g} ms pause before each call), "
+            f"{self.accuracy_frames} accuracy frames; wall time {self.wall_s:.0f} s.",
+            f"Agreement: frames whose detections at the deployed threshold ({self.deployed_threshold:g}) equal "
+            f"the baseline's; miss rate at {FPPI:g} FPPI from curves built at threshold {self.eval_threshold:g}.",
+            "",
+        ]
+        for kind, title, against in (("cumulative", "Each pass added, in pipeline order", "vs previous"),
+                                     ("leave_one_out", "Each pass left out of the whole pipeline", "vs whole")):
+            rows = (self.of_kind("baseline") if kind == "cumulative" else []) + self.of_kind(kind)
+            lines += [f"## {title}", "",
+                      f"| variant | runs as | ms / frame (p90) | {against} [95% interval] | FLOPs / frame | nodes | "
+                      "size | frames = baseline (extra / lost) | MR @ 0.1 FPPI | on this device |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+            lines += [_markdown_row(v) for v in rows]
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _nan_to_none(value: Any) -> Any:
+    return None
+
+
+def _markdown_row(v: VariantResult) -> str:
+    if v.error is not None:
+        return f"| `{v.name}` | | | | | {v.nodes or ''} | | | | could not run: {v.error} |"
+    latency = f"{v.latency.median_ms:.1f} ({v.latency.p90_ms:.1f})" if v.latency else ""
+    change = ""
+    if v.change is not None and v.change_interval is not None:
+        change = f"{v.change:+.0%} [{v.change_interval[0]:+.0%}, {v.change_interval[1]:+.0%}]"
+    flops = f"{v.flops_per_frame / 1e9:.2f} G" if v.flops_per_frame else ""
+    agreement = (f"{v.identical_frames}/{v.frames} ({v.extra_detections} / {v.lost_detections})"
+                 if v.identical_frames is not None else "")
+    miss = f"{v.miss_rate:.1%}" if v.miss_rate is not None else ""
+    return (f"| `{v.name}` | {v.runs_as} | {latency} | {change} | {flops} | {v.nodes} | {v.model_bytes / 1e3:.0f} kB | "
+            f"{agreement} | {miss} | {v.verdict} |")
+
+
+class _Snapshots(PassInstrumentation):
+    """Keeps the model each pass starts from: after a validated pass, it is the pipeline's state."""
+
+    def __init__(self) -> None:
+        self.models: list[onnx.ModelProto] = []
+
+    def before_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        self.models.append(copy)
+
+
+def _run_pipeline(
+    network: onnx.ModelProto, passes: Sequence[str], options: OptimizeOptions
+) -> tuple[onnx.ModelProto, list[onnx.ModelProto], list[PassRecord]]:
+    snapshots = _Snapshots()
+    model, report = Pipeline(build_passes(list(passes), options=options), options=options,
+                             instruments=[snapshots]).run(network)
+    return model, snapshots.models, report.passes
+
+
+def _pass_notes(records: Sequence[PassRecord]) -> list[str]:
+    return [f"{r.name} {r.status.replace('_', ' ')}: {r.message}" for r in records
+            if r.status != "modified" and r.message]
+
+
+def _flops_per_frame(model: onnx.ModelProto, config: DetectorConfig) -> int | None:
+    """Graph FLOPs of a fused graph, or the network's at every scale plus the host stages' work."""
+    from .detector.fused import naive_host_stages
+
+    try:
+        if takes_a_frame(model):
+            return count_flops(model).total
+        spec = config.detector
+        name = graph_inputs(model)[0].name
+        network = sum(graph_stats(model, {name: (1, 3, *spec.scaled_frame_shape(s))}).flops.total
+                      for s in spec.scales)
+        return network + sum(stage.ops for stage in naive_host_stages(spec))
+    except (GraphoptError, ValueError, IndexError) as error:
+        logger.debug("FLOPs of a variant not counted: %s", first_line(error))
+        return None
+
+
+def _detector(model: onnx.ModelProto, config: DetectorConfig) -> tuple[str, Callable[[np.ndarray], Detections]]:
+    if takes_a_frame(model):
+        from .detector.fused import FusedDetector
+
+        return "fused graph", FusedDetector(model, config.detector).detect
+    from .detector.naive import NaiveDetector
+
+    return "host pipeline", NaiveDetector(model, config.detector).detect
+
+
+def _at_threshold(detections: Detections, threshold: float) -> Detections:
+    from .detector.detections import Detections
+
+    keep = detections.scores >= np.float32(threshold)
+    return Detections(boxes=detections.boxes[keep], scores=detections.scores[keep], cells=detections.cells[keep])
+
+
+def relative_change(before: Sequence[float], after: Sequence[float], *, seed: int = 0) -> tuple[float, float, float]:
+    """``median(after) / median(before) − 1`` and its 95 % interval, by a paired bootstrap over the frames.
+
+    ``before[i]`` and ``after[i]`` are two variants' times on the same frame i.
+    """
+    b, a = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    if b.shape != a.shape or b.size == 0:
+        raise ValueError("the two variants must be timed on the same, non-empty list of frames")
+    change = float(np.median(a) / np.median(b) - 1)
+    picks = np.random.default_rng(seed).integers(0, b.size, size=(BOOTSTRAP, b.size))
+    ratios = np.median(a[picks], axis=1) / np.median(b[picks], axis=1) - 1
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return change, float(low), float(high)
+
+
+def _direction(variant: VariantResult) -> int:
+    """-1 faster, +1 slower, 0 no measurable change: the sign of the whole interval."""
+    if variant.change_interval is None:
+        return 0
+    low, high = variant.change_interval
+    return -1 if high < 0 else 1 if low > 0 else 0
+
+
+def _interval(variant: VariantResult) -> str:
+    low, high = variant.change_interval or (0.0, 0.0)
+    return f"{variant.change:+.0%}, 95% interval {low:+.0%} to {high:+.0%}"
+
+
+def _step_verdict(variant: VariantResult, previous: VariantResult, unchanged: bool) -> str:
+    if variant.latency is None or previous.latency is None or variant.change is None:
+        return ""
+    before, after = previous.latency.median_ms, variant.latency.median_ms
+    if unchanged:
+        return f"graph unchanged: nothing to gain ({_interval(variant)}: the measurement's noise)"
+    direction = _direction(variant)
+    if direction < 0:
+        return f"{-variant.change:.0%} faster"
+    if direction == 0:
+        return f"no measurable gain on this device ({before:.1f} → {after:.1f} ms; {_interval(variant)})"
+    reason = ""
+    if variant.passes and variant.passes[-1] == "convert_to_fp16":
+        reason = ("; onnxruntime's CPU kernels have no fast float16 arithmetic, the step is for GPUs "
+                  f"(size {previous.model_bytes / 1e3:.0f} → {variant.model_bytes / 1e3:.0f} kB)")
+    return f"no gain on this device: {variant.change:.0%} slower ({before:.1f} → {after:.1f} ms){reason}"
+
+
+def _leave_one_out_verdict(variant: VariantResult, whole: VariantResult) -> str:
+    if variant.change is None:
+        return ""
+    direction = _direction(variant)
+    if direction == 0:
+        effect = f"no measurable latency effect here ({_interval(variant)})"
+    elif direction > 0:
+        effect = f"{variant.change:.0%} slower without it"
+    else:
+        effect = f"{-variant.change:.0%} faster without it (the pass costs time on this device)"
+    if variant.miss_rate is not None and whole.miss_rate is not None and abs(variant.miss_rate - whole.miss_rate) > 0:
+        effect += f"; miss rate {whole.miss_rate:.1%} → {variant.miss_rate:.1%}"
+    return effect
+
+
+def ablate(
+    network: onnx.ModelProto,
+    config: DetectorConfig,
+    *,
+    passes: Sequence[str] | None = None,
+    latency_frames: int = 20,
+    accuracy_frames: int = 100,
+    warmup_frames: int = 3,
+    settle_ms: float = 150.0,
+    eval_threshold: float = 0.5,
+    progress: Progress | None = None,
+) -> Ablation:
+    """Builds and measures the baseline, every cumulative step and every leave-one-out variant of ``passes``.
+
+    Args:
+        network: the detector network (as exported: what the passes start from).
+        config: its detector description (``detector.toml``); the frames are
+            its synthetic test scenes, whose ground truth gives the miss rate.
+        passes: the pipeline, in order; default :func:`full_pipeline`.
+        latency_frames: frames the latency median and p90 are taken over
+            (the first of the accuracy frames).
+        accuracy_frames: frames the agreement and the miss rate are measured on.
+        warmup_frames: untimed frames each variant runs first.
+        settle_ms: pause before each timed call, so that a variant does not
+            inherit the previous one's busy threads.
+        eval_threshold: the score threshold every variant is built with, for
+            the miss-rate curve.
+        progress: called with one line per stage of the run.
+
+    Raises:
+        GraphoptError: the network or the description is unusable, or the
+            baseline cannot run.
+    """
+    from .detector.evaluate import compare_detections, evaluate
+    from .detector.fused import network_input_shapes
+    from .detector.scenes import generate_scenes
+
+    if latency_frames < 1 or accuracy_frames < latency_frames:
+        raise GraphoptError(f"need at least one latency frame and as many accuracy frames ({accuracy_frames}) as "
+                            f"latency frames ({latency_frames})")
+    say = progress or (lambda line: None)
+    start = time.perf_counter()
+    chosen = list(passes) if passes is not None else full_pipeline()
+    deployed = config.detector.score_threshold
+    eval_config = dataclasses.replace(config, detector=dataclasses.replace(config.detector,
+                                                                            score_threshold=eval_threshold))
+    options = OptimizeOptions(input_shapes=network_input_shapes(network, config.detector), keep_going=True,
+                              detector=eval_config)
+
+    say(f"building the whole pipeline ({len(chosen)} passes), keeping the model after each pass")
+    whole, snapshots, records = _run_pipeline(network, chosen, options)
+    steps: list[tuple[VariantResult, onnx.ModelProto | None]] = [
+        (VariantResult("naive", "baseline", []), network)]
+    for i, name in enumerate(chosen):
+        after = snapshots[i + 1] if i + 1 < len(snapshots) else whole
+        steps.append((VariantResult(f"+{name}", "cumulative", chosen[: i + 1], notes=_pass_notes(records[i:i + 1])),
+                      after))
+    for i, name in enumerate(chosen):
+        say(f"building leave-one-out {i + 1}/{len(chosen)}: whole pipeline without {name}")
+        rest = [p for p in chosen if p != name]
+        variant = VariantResult(f"−{name}", "leave_one_out", rest)
+        try:
+            without, _, rest_records = _run_pipeline(network, rest, options)
+        except GraphoptError as error:  # a pass that refuses the graph without the one left out
+            variant.error = f"the pipeline fails without {name}: {first_line(error)}"
+            steps.append((variant, None))
+            continue
+        variant.notes = _pass_notes(rest_records)
+        steps.append((variant, without))
+
+    say(f"rendering {accuracy_frames} synthetic test scenes")
+    scenes = list(generate_scenes(config, "test", accuracy_frames))
+    detectors: dict[str, Callable[[np.ndarray], Detections]] = {}
+    found: dict[str, list[Detections]] = {}
+    for number, (variant, model) in enumerate(steps, 1):
+        if model is None:
+            continue
+        variant.nodes = len(model.graph.node)
+        variant.model_bytes = model.ByteSize()
+        variant.flops_per_frame = _flops_per_frame(model, config)
+        variant.frames = accuracy_frames
+        say(f"accuracy {number}/{len(steps)}: {variant.name} on {accuracy_frames} frames")
+        try:
+            variant.runs_as, detect = _detector(model, eval_config)
+            found[variant.name] = [detect(scene.image) for scene in scenes]
+        except GraphoptError as error:
+            if variant.kind == "baseline":
+                raise
+            variant.error = first_line(error)
+            continue
+        detectors[variant.name] = detect
+        curve = evaluate(found[variant.name], [scene.boxes for scene in scenes])
+        variant.miss_rate = curve.miss_rate_at(FPPI)
+        variant.log_average_miss_rate = curve.log_average_miss_rate()
+    reference = [_at_threshold(d, deployed) for d in found["naive"]]
+    for variant, _ in steps:
+        if variant.name in found:
+            comparison = compare_detections(reference, [_at_threshold(d, deployed) for d in found[variant.name]],
+                                            score_tolerance=1e-4)
+            variant.identical_frames = comparison.identical_frames
+            variant.extra_detections, variant.lost_detections = comparison.extra, comparison.missing
+
+    frames = [scene.image for scene in scenes[:latency_frames]]
+    say(f"latency: {len(detectors)} variants interleaved over {latency_frames} frames "
+        f"({warmup_frames} warm-up, {settle_ms:g} ms pause before each call)")
+    times = _time_interleaved(detectors, frames, settle_ms=settle_ms, warmup_frames=warmup_frames, progress=say)
+    for variant, _ in steps:
+        if variant.name in times:
+            variant.times_ms = times[variant.name]
+            variant.latency = _stats(times[variant.name], warmup_frames)
+
+    by_name = {v.name: v for v, _ in steps}
+    previous = by_name["naive"]
+    for i, name in enumerate(chosen):
+        variant = by_name[f"+{name}"]
+        if variant.latency and previous.latency:
+            variant.change, *interval = relative_change(previous.times_ms, variant.times_ms)
+            variant.change_interval = (interval[0], interval[1])
+            variant.graph_unchanged = records[i].status == "unchanged"
+            variant.verdict = _step_verdict(variant, previous, variant.graph_unchanged)
+        if variant.latency:
+            previous = variant
+    whole_variant = by_name[f"+{chosen[-1]}"]
+    for name in chosen:
+        variant = by_name[f"−{name}"]
+        if variant.latency and whole_variant.latency:
+            variant.change, *interval = relative_change(whole_variant.times_ms, variant.times_ms)
+            variant.change_interval = (interval[0], interval[1])
+            variant.verdict = _leave_one_out_verdict(variant, whole_variant)
+    return Ablation(
+        variants=[v for v, _ in steps],
+        machine=machine_description(),
+        latency_frames=latency_frames,
+        accuracy_frames=accuracy_frames,
+        settle_ms=settle_ms,
+        eval_threshold=eval_threshold,
+        deployed_threshold=deployed,
+        wall_s=time.perf_counter() - start,
+    )
+
+
+def _time_interleaved(
+    detectors: Mapping[str, Callable[[np.ndarray], object]],
+    frames: Sequence[np.ndarray],
+    *,
+    settle_ms: float,
+    warmup_frames: int,
+    progress: Progress,
+) -> dict[str, list[float]]:
+    for detect in detectors.values():
+        for frame in frames[:warmup_frames]:
+            detect(frame)
+    times: dict[str, list[float]] = {name: [] for name in detectors}
+    for number, frame in enumerate(frames, 1):
+        for name, detect in detectors.items():
+            time.sleep(settle_ms / 1000)
+            begin = time.perf_counter()
+            detect(frame)
+            times[name].append(1000 * (time.perf_counter() - begin))
+        if number % 5 == 0 or number == len(frames):
+            progress(f"latency: frame {number}/{len(frames)}")
+    return times
+
+
+def _stats(samples: Sequence[float], warmup: int) -> LatencyStats:
+    return LatencyStats(median_ms=statistics.median(samples), p90_ms=float(np.percentile(samples, 90)),
+                        mean_ms=statistics.fmean(samples), min_ms=min(samples), max_ms=max(samples),
+                        warmup=warmup, repeats=len(samples))
+
+
+def write_waterfall(ablation: Ablation) -> bytes:
+    """The waterfall chart (:func:`waterfall_figure`) as PNG bytes."""
+    figure = waterfall_figure(ablation)  # says in one sentence when matplotlib is missing
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def waterfall_figure(ablation: Ablation) -> Any:
+    """The waterfall chart, a matplotlib figure: one bar per variant, each step's change annotated.
+
+    Left, the baseline and each pass added in pipeline order (green: faster
+    than the step before, red: slower, grey: no measurable change, light grey:
+    graph unchanged or failed); right, each pass left out of the whole
+    pipeline, coloured by its change against the whole pipeline.
+
+    Raises:
+        GraphoptError: matplotlib (the ``plot`` extra) is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise GraphoptError("the waterfall chart needs matplotlib: pip install 'graphopt[plot]'") from None
+
+    steps = ablation.of_kind("baseline") + ablation.of_kind("cumulative")
+    left_out = ablation.of_kind("leave_one_out")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1, 1]})
+    for axis, variants, title in ((left, steps, "each pass added, in pipeline order"),
+                                  (right, left_out, "each pass left out of the whole pipeline")):
+        heights = [v.latency.median_ms if v.latency else 0.0 for v in variants]
+        colours = [_colour(v) for v in variants]
+        bars = axis.bar(range(len(variants)), heights, color=colours)
+        for bar, variant in zip(bars, variants, strict=True):
+            label = "failed" if variant.error or not variant.latency else f"{variant.latency.median_ms:.0f} ms"
+            if variant.change is not None:
+                label += f"\n{variant.change:+.0%}"
+            axis.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+                          fontsize=8, xytext=(0, 2), textcoords="offset points")
+        axis.set_xticks(range(len(variants)), [v.name for v in variants], rotation=40, ha="right", fontsize=8)
+        axis.set_ylabel("latency per frame, median (ms)")
+        axis.set_title(title, fontsize=10)
+        axis.set_ylim(0, max([*heights, 1.0]) * 1.2)
+    whole = steps[-1].latency
+    if whole is not None:
+        right.axhline(whole.median_ms, color="black", linestyle="--", linewidth=1)
+        right.annotate(f"whole pipeline {whole.median_ms:.0f} ms", (len(left_out) - 0.5, whole.median_ms),
+                       ha="right", va="bottom", fontsize=8)
+    m = ablation.machine
+    figure.suptitle(f"graphopt ablation on {m.get('cpu')} ({m.get('cores')} cores): {ablation.latency_frames} "
+                    f"frames, median", fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def _colour(variant: VariantResult) -> str:
+    if variant.kind == "baseline":
+        return "#555555"
+    if variant.error or variant.change is None or variant.graph_unchanged:
+        return "#bbbbbb"
+    return {-1: "#2ca02c", 0: "#999999", 1: "#d62728"}[_direction(variant)]
