@@ -8,7 +8,7 @@ DETECTOR := examples/02_person_detector
 OUT ?= build/detector
 FRAMES ?= 200
 
-.PHONY: run test train evaluate bench fuzz clean
+.PHONY: run test train evaluate bench ablate fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,13 +58,22 @@ evaluate: $(BIN)/.installed
 # side by side (naive, onnxruntime offline, onnxsim, graphopt) with the FLOP
 # floor, then float16 with the NMS on log-odds against the naive float16
 # conversions (onnxconverter-common from the bench extra), then ground-plane
-# slicing against the unsliced graphs with a sweep over its margin.
+# slicing against the unsliced graphs with a sweep over its margin, then
+# graphopt against onnxruntime offline, onnxsim, onnxslim and Polygraphy on
+# the detector and on example 01.
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_naive.py --json build/bench_naive.json
 	$(BIN)/python benchmarks/bench_overhead.py --json build/bench_overhead.json
 	$(BIN)/python benchmarks/bench_fp16.py --json build/bench_fp16.json
 	$(BIN)/python benchmarks/bench_ground_plane.py --json build/bench_ground_plane.json
+	$(BIN)/python benchmarks/bench_peers.py examples/01_redundant_cnn/model.onnx --input-shape input:1x3x480x640 \
+		--frames 30 --json build/bench_peers.json
+
+# The waterfall on this machine: the naive detector, each pass added, each left
+# out (about 4 minutes on 2 cores), into build/ablation/.
+ablate: $(BIN)/.installed
+	$(BIN)/graphopt ablate $(DETECTOR)/model.onnx --config $(DETECTOR)/detector.toml -o build/ablation
 
 # A long random fuzzing run of model loading and the pass pipeline (CI runs 60 derandomized cases).
 fuzz: $(BIN)/.installed

@@ -118,6 +118,14 @@ class VariantResult:
         data["latency"] = self.latency.to_dict() if self.latency else None
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VariantResult:
+        values = dict(data)
+        values["latency"] = LatencyStats(**values["latency"]) if values.get("latency") else None
+        interval = values.get("change_interval")
+        values["change_interval"] = (float(interval[0]), float(interval[1])) if interval else None
+        return cls(**values)
+
 
 @dataclass
 class Ablation:
@@ -153,6 +161,20 @@ class Ablation:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False, default=_nan_to_none)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ablation:
+        """An ablation read back from its JSON (``ablation.json``), e.g. to draw its waterfall again.
+
+        Raises:
+            GraphoptError: not a ``graphopt.ablation/1`` document.
+        """
+        if data.get("schema") != SCHEMA:
+            raise GraphoptError(f"not an ablation result: the schema is {data.get('schema')!r}, not {SCHEMA!r}")
+        fields = ("latency_frames", "accuracy_frames", "settle_ms", "eval_threshold", "deployed_threshold", "wall_s",
+                  "source")
+        return cls(variants=[VariantResult.from_dict(v) for v in data["variants"]], machine=dict(data["machine"]),
+                   **{name: data[name] for name in fields})
 
     def to_markdown(self) -> str:
         m = self.machine
@@ -522,7 +544,8 @@ def waterfall_figure(ablation: Ablation) -> Any:
     left_out = ablation.of_kind("leave_one_out")
     figure, (left, right) = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1, 1]})
     for axis, variants, title in ((left, steps, "each pass added, in pipeline order"),
-                                  (right, left_out, "each pass left out of the whole pipeline")):
+                                  (right, left_out, "each pass left out of the whole pipeline "
+                                   "(green: faster without it, red: slower without it)")):
         heights = [v.latency.median_ms if v.latency else 0.0 for v in variants]
         colours = [_colour(v) for v in variants]
         bars = axis.bar(range(len(variants)), heights, color=colours)
@@ -538,9 +561,9 @@ def waterfall_figure(ablation: Ablation) -> Any:
         axis.set_ylim(0, max([*heights, 1.0]) * 1.2)
     whole = steps[-1].latency
     if whole is not None:
-        right.axhline(whole.median_ms, color="black", linestyle="--", linewidth=1)
-        right.annotate(f"whole pipeline {whole.median_ms:.0f} ms", (len(left_out) - 0.5, whole.median_ms),
-                       ha="right", va="bottom", fontsize=8)
+        right.axhline(whole.median_ms, color="black", linestyle="--", linewidth=1,
+                      label=f"whole pipeline {whole.median_ms:.0f} ms")
+        right.legend(loc="upper left", fontsize=8)
     m = ablation.machine
     figure.suptitle(f"graphopt ablation on {m.get('cpu')} ({m.get('cores')} cores): {ablation.latency_frames} "
                     f"frames, median", fontsize=11)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from graphopt.ablation import Ablation, VariantResult, full_pipeline, relative_change, waterfall_figure
 from graphopt.backends.base import LatencyStats
 from graphopt.cli import cli
+from graphopt.errors import GraphoptError
 from graphopt.passes import DEFAULT_PASSES
 
 DETECTOR = Path(__file__).parents[1] / "examples" / "02_person_detector"
@@ -55,6 +56,15 @@ def test_ablate_writes_json_markdown_and_waterfall(ablated: tuple[Path, str, str
     assert "ablate: building leave-one-out 4/4" in stderr and "ablate: accuracy 9/9" in stderr
     assert "ablate: latency: frame 2/2" in stderr
     assert (out / "ablation.md").read_text() in stdout
+
+
+def test_the_json_reads_back_into_the_same_ablation(ablated: tuple[Path, str, str]) -> None:
+    text = (ablated[0] / "ablation.json").read_text()
+    study = Ablation.from_dict(json.loads(text))
+    assert study.to_json() == text
+    assert [v.name for v in study.of_kind("leave_one_out")] == [f"−{p}" for p in PASSES]
+    with pytest.raises(GraphoptError, match="not an ablation result"):
+        Ablation.from_dict({"schema": "graphopt.report/1"})
 
 
 def test_every_variant_is_measured_or_says_why_not(ablated: tuple[Path, str, str]) -> None:
