@@ -52,7 +52,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,7 +62,7 @@ import onnxruntime
 from bench_overhead import difference, session_options, simplified, write_json_atomically
 
 import graphopt
-from graphopt.backends.base import machine_description
+from graphopt.backends.base import machine_description, time_calls_interleaved
 from graphopt.backends.onnxruntime import create_session
 from graphopt.detector.fused import FusedDetector
 from graphopt.detector.naive import NaiveDetector
@@ -149,24 +148,6 @@ def build_peers(model: onnx.ModelProto) -> tuple[dict[str, onnx.ModelProto], dic
     return built, failed
 
 
-def interleaved(calls: dict[str, Callable[[Any], object]], inputs: list[Any], warmup: int,
-                settle_ms: float) -> dict[str, list[float]]:
-    """Milliseconds per call of each variant on each input, variants interleaved input by input."""
-    for call in calls.values():
-        for item in inputs[:warmup]:
-            call(item)
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for index, item in enumerate(inputs[warmup:]):
-        names = list(calls)
-        shift = index % len(names)  # rotate who goes first
-        for name in names[shift:] + names[:shift]:
-            time.sleep(settle_ms / 1000)
-            start = time.perf_counter()
-            calls[name](item)
-            times[name].append(1000 * (time.perf_counter() - start))
-    return times
-
-
 def stats(samples: list[float]) -> dict[str, float]:
     return {"median_ms": float(np.median(samples)), "p90_ms": float(np.percentile(samples, 90))}
 
@@ -205,7 +186,8 @@ def bench_detector(args: argparse.Namespace) -> dict[str, Any]:
     def detect(name: str) -> Callable[[np.ndarray], object]:
         return lambda frame: found[name].append(detectors[name].detect(frame))
 
-    times = interleaved({name: detect(name) for name in detectors}, frames, args.warmup, args.settle_ms)
+    times = time_calls_interleaved({name: detect(name) for name in detectors}, frames[args.warmup:],
+                                   warmup=frames[:args.warmup], settle_ms=args.settle_ms, rotate=True)
     agreement = {}
     for name in detectors:
         ours = found[name][-args.frames:]
@@ -245,7 +227,8 @@ def bench_model(path: Path, shapes: dict[str, tuple[int, ...]], args: argparse.N
         names = [i.name for i in session.get_inputs()]
         return lambda feeds: session.run(None, {n: feeds[n] for n in names})
 
-    times = interleaved({name: call(s) for name, s in sessions.items()}, inputs, args.warmup, args.settle_ms)
+    times = time_calls_interleaved({name: call(s) for name, s in sessions.items()}, inputs[args.warmup:],
+                                   warmup=inputs[:args.warmup], settle_ms=args.settle_ms, rotate=True)
     return {
         "model": str(path), "input_shapes": {k: list(v) for k, v in concrete.items()}, "calls": args.frames,
         "variants": {name: {**stats(times[name]), "nodes": len(models[name].graph.node),

@@ -39,7 +39,7 @@ import json
 import logging
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,7 @@ import numpy as np
 import onnx
 
 from .analysis import count_flops, graph_stats
-from .backends.base import LatencyStats, machine_description
+from .backends.base import LatencyStats, machine_description, time_calls_interleaved
 from .errors import GraphoptError, first_line
 from .instrument import PassInstrumentation, PassRecord
 from .options import OptimizeOptions
@@ -445,7 +445,10 @@ def ablate(
     frames = [scene.image for scene in scenes[:latency_frames]]
     say(f"latency: {len(detectors)} variants interleaved over {latency_frames} frames "
         f"({warmup_frames} warm-up, {settle_ms:g} ms pause before each call)")
-    times = _time_interleaved(detectors, frames, settle_ms=settle_ms, warmup_frames=warmup_frames, progress=say)
+    times = time_calls_interleaved(
+        detectors, frames, warmup=frames[:warmup_frames], settle_ms=settle_ms,
+        progress=lambda done, total: say(f"latency: frame {done}/{total}") if done % 5 == 0 or done == total else None,
+    )
     for variant, _ in steps:
         if variant.name in times:
             variant.times_ms = times[variant.name]
@@ -479,29 +482,6 @@ def ablate(
         deployed_threshold=deployed,
         wall_s=time.perf_counter() - start,
     )
-
-
-def _time_interleaved(
-    detectors: Mapping[str, Callable[[np.ndarray], object]],
-    frames: Sequence[np.ndarray],
-    *,
-    settle_ms: float,
-    warmup_frames: int,
-    progress: Progress,
-) -> dict[str, list[float]]:
-    for detect in detectors.values():
-        for frame in frames[:warmup_frames]:
-            detect(frame)
-    times: dict[str, list[float]] = {name: [] for name in detectors}
-    for number, frame in enumerate(frames, 1):
-        for name, detect in detectors.items():
-            time.sleep(settle_ms / 1000)
-            begin = time.perf_counter()
-            detect(frame)
-            times[name].append(1000 * (time.perf_counter() - begin))
-        if number % 5 == 0 or number == len(frames):
-            progress(f"latency: frame {number}/{len(frames)}")
-    return times
 
 
 def _stats(samples: Sequence[float], warmup: int) -> LatencyStats:

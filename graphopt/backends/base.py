@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -22,7 +23,7 @@ import onnx
 from ..model_io import OutputStage
 
 __all__ = ["Artifact", "Backend", "BuildOptions", "LatencyStats", "machine_description", "measure_latency",
-           "measure_latency_interleaved"]
+           "measure_latency_interleaved", "time_calls_interleaved"]
 
 
 def machine_description() -> dict[str, str | int]:
@@ -78,6 +79,41 @@ def measure_latency_interleaved(
             run()
             samples.append((time.perf_counter() - start) * 1e3)
     return [_stats(samples, warmup, repeats) for samples in times]
+
+
+def time_calls_interleaved(
+    calls: Mapping[str, Callable[[Any], object]],
+    inputs: Sequence[Any],
+    *,
+    warmup: Sequence[Any] = (),
+    settle_ms: float = 0.0,
+    rotate: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, list[float]]:
+    """Milliseconds of each call on each input, the calls interleaved input by input.
+
+    Every call first runs on each of ``warmup`` untimed. Then, input by
+    input, each call runs after a pause of ``settle_ms`` (so that one does
+    not inherit the previous one's busy threads or cache state) and the call
+    alone is timed; with ``rotate`` the order of the calls shifts by one from
+    input to input, so that none always follows the same one. ``progress``
+    is told ``(done, total)`` after each input.
+    """
+    for call in calls.values():
+        for item in warmup:
+            call(item)
+    names = list(calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for index, item in enumerate(inputs):
+        shift = index % len(names) if rotate and names else 0
+        for name in names[shift:] + names[:shift]:
+            time.sleep(settle_ms / 1000)
+            start = time.perf_counter()
+            calls[name](item)
+            times[name].append(1000 * (time.perf_counter() - start))
+        if progress is not None:
+            progress(index + 1, len(inputs))
+    return times
 
 
 def _stats(times: Sequence[float], warmup: int, repeats: int) -> LatencyStats:

@@ -31,10 +31,10 @@ TensorRT run natively.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +44,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..backends.base import LatencyStats, measure_latency
+from ..backends.base import LatencyStats, measure_latency, time_calls_interleaved
 from ..backends.onnxruntime import create_session, run_session
 from ..errors import ConfigError
 from ..graph import attribute, declared_dims
@@ -588,17 +588,12 @@ def time_frames_interleaved(
         sessions: onnxruntime sessions of fused detectors, by variant name.
         frames: uint8 camera frames.
     """
-    for session in sessions.values():
-        for frame in frames[:warmup_frames]:
-            session.run(None, {FRAME_INPUT: frame})
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for frame in frames:
-        for name, session in sessions.items():
-            time.sleep(settle_ms / 1000)
-            start = time.perf_counter()
-            session.run(None, {FRAME_INPUT: frame})
-            times[name].append(1000 * (time.perf_counter() - start))
-    return times
+    calls = {name: functools.partial(_run_frame, session) for name, session in sessions.items()}
+    return time_calls_interleaved(calls, frames, warmup=frames[:warmup_frames], settle_ms=settle_ms)
+
+
+def _run_frame(session: Any, frame: np.ndarray) -> object:
+    return session.run(None, {FRAME_INPUT: frame})
 
 
 def first_test_frame(config: DetectorConfig) -> np.ndarray:
