@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import onnx
 
+from .errors import GraphoptError
 from .model_io import load_model
 from .options import OptimizeOptions, VerifyOptions
 from .passes import Pass, build_passes, with_fp16, with_ground_plane
@@ -28,6 +29,7 @@ def optimize(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     verify: bool | VerifyOptions = False,
     keep_going: bool = False,
+    config: DetectorConfig | str | os.PathLike[str] | None = None,
     detector: DetectorConfig | str | os.PathLike[str] | None = None,
     fp16: bool = False,
     keep_fp32: Sequence[str] = (),
@@ -46,11 +48,12 @@ def optimize(
         verify: check each pass numerically against onnxruntime (``True`` for
             default tolerances, or a :class:`VerifyOptions`).
         keep_going: continue after a pass is rolled back instead of raising.
-        detector: the detector description (a :class:`~graphopt.detector.spec.DetectorConfig`
-            or its TOML file) for the detector passes such as ``fuse_host_stages``;
-            ``None`` for a model that is not a detector. Without
-            ``input_shapes``, a detector network's one image input is taken
-            at the frame size, ``1×3×H×W``.
+        config: the detector description (a :class:`~graphopt.detector.spec.DetectorConfig`
+            or its TOML file, what ``--config`` reads) for the detector passes
+            such as ``fuse_host_stages``; ``None`` for a model that is not a
+            detector. Without ``input_shapes``, a detector network's one image
+            input is taken at the frame size, ``1×3×H×W``.
+        detector: the same as ``config`` (its earlier name; give one of the two).
         fp16: append :data:`~graphopt.passes.FP16_PASSES` (NMS on log-odds, then
             float16 conversion) to the passes, unless they are named already.
         keep_fp32: node names the float16 conversion keeps in float32.
@@ -66,23 +69,27 @@ def optimize(
         GraphoptError: bad model, unknown pass, shapes that contradict the
             graph, or a pass rolled back without ``keep_going``.
     """
+    if config is not None and detector is not None:
+        raise GraphoptError("give the detector description once: config= or detector=, not both")
+    given = config if config is not None else detector
     source = None
     if not isinstance(model, onnx.ModelProto):
         source = os.fspath(model)
         model = load_model(model)
-    if detector is not None and not hasattr(detector, "detector"):
-        from .detector.spec import load_config
+    description: DetectorConfig | None = None
+    if given is not None:
+        from .detector.spec import DetectorConfig, load_config
 
-        detector = load_config(Path(os.fspath(detector)))
-    if detector is not None and not input_shapes:
+        description = given if isinstance(given, DetectorConfig) else load_config(Path(os.fspath(given)))
+    if description is not None and not input_shapes:
         from .detector.fused import network_input_shapes
 
-        input_shapes = network_input_shapes(model, detector.detector)
+        input_shapes = network_input_shapes(model, description.detector)
     options = OptimizeOptions(
         input_shapes={k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()},
         verify=VerifyOptions() if verify is True else (verify or None),
         keep_going=keep_going,
-        detector=detector,  # type: ignore[arg-type]
+        detector=description,
         keep_fp32=tuple(keep_fp32),
         keep_fp32_ops=tuple(keep_fp32_ops),
         ground_plane_margin=ground_plane_margin,

@@ -161,3 +161,18 @@ def test_input_onnxruntime_cannot_run_is_an_input_error() -> None:
     _to_custom_op(model)
     with pytest.raises(GraphoptError, match=r"cannot load the input model \(for --verify\)"):
         Pipeline([], options=OptimizeOptions(verify=VerifyOptions())).run(model)
+
+
+def test_optimize_takes_the_detector_description_as_config() -> None:
+    from pathlib import Path
+
+    import graphopt
+    from graphopt.errors import GraphoptError
+
+    folder = Path(__file__).parents[1] / "examples" / "02_person_detector"
+    fused, report = graphopt.optimize(folder / "model.onnx", config=folder / "detector.toml",
+                                      passes=["remove_redundant_nodes", "fuse_host_stages"])
+    assert [r.status for r in report.passes] == ["modified", "modified"]
+    assert fused.graph.input[0].name == "frame"
+    with pytest.raises(GraphoptError, match="config= or detector=, not both"):
+        graphopt.optimize(folder / "model.onnx", config=folder / "detector.toml", detector=folder / "detector.toml")

@@ -233,11 +233,19 @@ def optimize(
 
 @cli.command("passes")
 def list_passes() -> None:
-    """List the registered passes (* = in the default pipeline, in order)."""
-    width = max(len(n) for n in PASSES)
+    """List the registered passes (* = in the default pipeline, in order), plugins' included."""
+    from ..passes.plugins import load_plugins
+
+    plugins = load_plugins(PASSES)
+    width = max(len(n) for n in [*PASSES, *(p.name for p in plugins)])
     for pass_name, cls in PASSES.items():
         marker = "*" if pass_name in DEFAULT_PASSES else " "
         click.echo(f"{marker} {pass_name:<{width}}  {cls.description()}")
+    for plugin in plugins:
+        if plugin.cls is not None:
+            click.echo(f"  {plugin.name:<{width}}  {plugin.cls.description()} [plugin: {plugin.distribution}]")
+        else:
+            click.echo(f"  {plugin.name:<{width}}  not loaded ({plugin.distribution}): {plugin.error}")
 
 
 @cli.command("backends")

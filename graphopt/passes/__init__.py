@@ -1,7 +1,10 @@
 """graphopt's passes and the registry that the CLI's ``--passes`` / ``--skip`` resolve against.
 
-The registry is a plain name → class mapping. :data:`DEFAULT_PASSES` is the
-pipeline ``graphopt optimize`` runs when no ``--passes`` is given, in order.
+The registry is a plain name → class mapping: the built-in :data:`PASSES`,
+and third-party passes registered through the ``graphopt.passes``
+entry-point group (:mod:`graphopt.passes.plugins`), read by
+:func:`registered_passes`. :data:`DEFAULT_PASSES` is the pipeline
+``graphopt optimize`` runs when no ``--passes`` is given, in order.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from ..errors import UnknownPassError
 from ..options import OptimizeOptions
-from .base import Pass, PassResult
+from .base import FunctionPass, Pass, PassResult
 from .batch_norm import FoldBatchNormPass
 from .cse import MergeCommonSubexpressionsPass
 from .fp16 import ConvertToFp16Pass
@@ -28,6 +31,7 @@ __all__ = [
     "PASSES",
     "ConvertToFp16Pass",
     "FoldBatchNormPass",
+    "FunctionPass",
     "FuseHostStagesPass",
     "GroundPlaneSlicePass",
     "MergeCommonSubexpressionsPass",
@@ -39,6 +43,7 @@ __all__ = [
     "RemoveRedundantNodesPass",
     "build_passes",
     "get_pass_class",
+    "registered_passes",
     "select_passes",
     "with_fp16",
     "with_ground_plane",
@@ -96,19 +101,34 @@ def with_ground_plane(passes: Sequence[str | Pass] | None) -> list[str | Pass]:
     return [*chosen[:at], GroundPlaneSlicePass.name, *chosen[at:]]
 
 
+def registered_passes() -> dict[str, type[Pass]]:
+    """The built-in passes, then the plugins' (``graphopt.passes`` entry points) that loaded."""
+    from .plugins import load_plugins
+
+    return {**PASSES, **{p.name: p.cls for p in load_plugins(PASSES) if p.cls is not None}}
+
+
 def get_pass_class(name: str) -> type[Pass]:
-    """The pass class registered as ``name``.
+    """The pass class registered as ``name``, built in or from a plugin.
 
     Raises:
         UnknownPassError: naming the closest registered names.
     """
-    try:
+    if name in PASSES:
         return PASSES[name]
+    registry = registered_passes()
+    try:
+        return registry[name]
     except KeyError:
-        close = difflib.get_close_matches(name, PASSES, n=1)
+        from .plugins import load_plugins
+
+        close = difflib.get_close_matches(name, registry, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
+        broken = next((p for p in load_plugins(PASSES) if p.name == name and p.error), None)
+        if broken is not None:
+            hint = f"its plugin ({broken.distribution}) was left out: {broken.error}; "
         raise UnknownPassError(
-            f"unknown pass '{name}'; {hint}run 'graphopt passes' to list them ({', '.join(PASSES)})"
+            f"unknown pass '{name}'; {hint}run 'graphopt passes' to list them ({', '.join(registry)})"
         ) from None
 
 

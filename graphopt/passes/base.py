@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -13,7 +13,7 @@ import onnx
 from ..options import OptimizeOptions
 from ..traffic import TrafficChange
 
-__all__ = ["Pass", "PassResult"]
+__all__ = ["FunctionPass", "Pass", "PassResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +92,39 @@ class Pass(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class FunctionPass(Pass):
+    """A caller's function as a pass, so that a pipeline times, verifies and reports it like its own.
+
+    ``function(model)`` gets a private copy of the model and returns the
+    rewritten model (or a :class:`PassResult`); ``modified`` is whether the
+    serialized model changed.
+
+    Args:
+        function: ``onnx.ModelProto -> onnx.ModelProto | PassResult``.
+        name: the row's name in the report; default the function's name.
+    """
+
+    name = "function"
+
+    def __init__(self, function: Callable[[onnx.ModelProto], onnx.ModelProto | PassResult], *,
+                 name: str | None = None) -> None:
+        self.function = function
+        self.name = str(name or getattr(function, "__name__", "function"))  # type: ignore[misc]
+
+    @classmethod
+    def description(cls) -> str:
+        return "A caller's function run as a pass."
+
+    def call(self, model: onnx.ModelProto) -> PassResult:
+        before = model.SerializeToString()
+        result = self.function(model)
+        if isinstance(result, PassResult):
+            return result
+        if not isinstance(result, onnx.ModelProto):
+            raise TypeError(f"pass '{self.name}' returned {type(result).__name__}, not an onnx.ModelProto")
+        return PassResult(result, result.SerializeToString() != before)
+
+    def __repr__(self) -> str:
+        return f"FunctionPass({self.function!r}, name={self.name!r})"
