@@ -33,6 +33,7 @@ from ..passes.static_shapes import parse_input_shape
 from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs
 from .ablate import ablate
 from .detector import bands, detect, evaluate
+from .profile import profile_ops
 
 __all__ = ["cli", "main"]
 
@@ -319,6 +320,7 @@ cli.add_command(ablate)
 cli.add_command(bands)
 cli.add_command(detect)
 cli.add_command(evaluate)
+cli.add_command(profile_ops)
 
 
 def main() -> None:

@@ -1,0 +1,78 @@
+"""``graphopt profile-ops``: where float16 pays on this machine, op family by op family and in a real graph.
+
+Thin over :mod:`graphopt.profile`: the op-family microbenchmarks on every
+runtime here, then (with MODEL) the model's time by operator type in float32
+and after the float16 passes; ``profile.json`` and ``profile.md`` written
+together, the Markdown printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["profile_ops"]
+
+
+@click.command("profile-ops")
+@click.argument("model_path", metavar="[MODEL]", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Detector description: MODEL is fused into the detector and profiled on a test frame.")
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:DxDx...",
+              help="Concrete shape of a dynamic input of MODEL (without --config).")
+@click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for profile.json and profile.md (created if missing).")
+@click.option("--repeats", default=20, show_default=True, type=click.IntRange(1),
+              help="Timed calls of each microbenchmark, float32 and float16 interleaved.")
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(0), help="Untimed calls first.")
+@click.option("--runs", default=10, show_default=True, type=click.IntRange(1),
+              help="Profiled runs of MODEL in each precision.")
+@click.option("--no-microbenchmarks", is_flag=True, help="Only profile MODEL.")
+def profile_ops(
+    model_path: Path | None,
+    config_path: Path | None,
+    input_shapes: tuple[str, ...],
+    output_dir: Path,
+    repeats: int,
+    warmup: int,
+    runs: int,
+    no_microbenchmarks: bool,
+) -> None:
+    """Time the op families in float32 and float16 on every runtime here, and MODEL by operator type."""
+    from .. import optimize
+    from ..model_io import OutputStage, load_model
+    from ..passes.static_shapes import parse_input_shape
+    from ..profile import profile_graph, profile_op_families, to_json, to_markdown
+    from ..verify import concrete_input_shapes, random_inputs
+
+    if no_microbenchmarks and model_path is None:
+        raise click.UsageError("--no-microbenchmarks leaves nothing to profile: give a MODEL")
+    shapes = dict(parse_input_shape(text) for text in input_shapes)
+    say = lambda line: click.echo(f"profile-ops: {line}", err=True)  # noqa: E731
+    graphs = []
+    if model_path is not None:
+        model = load_model(model_path)
+        if config_path is not None:
+            from ..detector.fused import first_test_frame
+            from ..detector.spec import load_config
+
+            config = load_config(config_path)
+            variants = {label: optimize(model, config=config, fp16=fp16)[0]
+                        for label, fp16 in (("float32", False), ("float16", True))}
+            feeds = {"frame": first_test_frame(config)}
+        else:
+            variants = {label: optimize(model, input_shapes=shapes, fp16=fp16)[0]
+                        for label, fp16 in (("float32", False), ("float16", True))}
+            feeds = random_inputs(variants["float32"], concrete_input_shapes(variants["float32"], {}))
+        for label, graph in variants.items():
+            say(f"profiling {model_path.name} in {label}, {runs} runs")
+            graphs.append(profile_graph(graph, feeds, label=f"{model_path.name}, {label}", runs=runs,
+                                        warmup=warmup))
+    results = [] if no_microbenchmarks else profile_op_families(repeats=repeats, warmup=warmup, progress=say)
+    with OutputStage(output_dir) as stage:
+        stage.write_text("profile.json", to_json(results, graphs))
+        stage.write_text("profile.md", to_markdown(results, graphs))
+        stage.commit()
+    click.echo(to_markdown(results, graphs))
+    click.echo(f"wrote {output_dir / 'profile.json'}, {output_dir / 'profile.md'}")
