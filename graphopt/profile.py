@@ -321,6 +321,16 @@ def to_markdown(results: Sequence[OpFamilyResult], graphs: Sequence[GraphProfile
             lines.append(f"| {r.runtime} | {r.what} | | | failed: {r.error} |")
         else:
             lines.append(f"| {r.runtime} | {r.what} | {r.float32_ms:.3f} | {r.float16_ms:.3f} | {r.ratio:.2f} |")
+    if len(graphs) == 2:
+        first, second = graphs
+        lines += ["", f"## {first.label} → {second.label}: which operators gain", "",
+                  f"| operator | {first.label} ms | {second.label} ms | ratio |", "|---|---|---|---|"]
+        for op in dict.fromkeys([*first.by_op_type, *second.by_op_type]):
+            a, b = first.by_op_type.get(op), second.by_op_type.get(op)
+            ratio = f"{b / a:.2f}" if a and b else ""
+            lines.append(f"| {op} | {'' if a is None else f'{a:.2f}'} | {'' if b is None else f'{b:.2f}'} | {ratio} |")
+        lines.append(f"| **total (unprofiled median)** | {first.unprofiled_ms:.1f} | {second.unprofiled_ms:.1f} | "
+                     f"{second.unprofiled_ms / first.unprofiled_ms:.2f} |")
     for g in graphs:
         lines += ["", f"## {g.label}: time by operator type (onnxruntime profiler, {g.runs} runs)", "",
                   f"Unprofiled median {g.unprofiled_ms:.1f} ms; profiled runs {g.wall_ms:.1f} ms by the wall clock, "

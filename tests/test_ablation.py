@@ -56,6 +56,7 @@ def test_ablate_writes_json_markdown_and_waterfall(ablated: tuple[Path, str, str
     assert "ablate: building leave-one-out 4/4" in stderr and "ablate: accuracy 9/9" in stderr
     assert "ablate: latency: frame 2/2" in stderr
     assert (out / "ablation.md").read_text() in stdout
+    assert f"`graphopt profile-ops {MODEL} --config CONFIG -o OUTDIR`" in stdout  # the link to the op profile
 
 
 def test_the_json_reads_back_into_the_same_ablation(ablated: tuple[Path, str, str]) -> None:

@@ -91,4 +91,7 @@ def test_profile_ops_cli_writes_json_and_markdown(tmp_path: Path) -> None:
     assert len(data["op_families"]) == len(BENCHMARKS)
     markdown = (tmp_path / "out" / "profile.md").read_text()
     assert "| onnxruntime CPU | convolution |" in markdown and "time by operator type" in markdown
+    assert "## model.onnx, float32 → model.onnx, float16: which operators gain" in markdown
+    conv = next(line for line in markdown.splitlines() if line.startswith("| Conv |"))
+    assert len(conv.split("|")) == 6 and float(conv.split("|")[4]) > 0  # both precisions timed, and their ratio
     assert "profile-ops: profiling model.onnx in float16" in result.stderr
