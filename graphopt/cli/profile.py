@@ -42,6 +42,7 @@ def profile_ops(
     """Time the op families in float32 and float16 on every runtime here, and MODEL by operator type."""
     from .. import optimize
     from ..model_io import OutputStage, load_model
+    from ..passes import ConvertToFp16Pass, with_fp16
     from ..passes.static_shapes import parse_input_shape
     from ..profile import profile_graph, profile_op_families, to_json, to_markdown
     from ..verify import concrete_input_shapes, random_inputs
@@ -53,17 +54,22 @@ def profile_ops(
     graphs = []
     if model_path is not None:
         model = load_model(model_path)
+        # The float32 graph gets the float16 pipeline's NMS head too (nms_on_logits), so that the two
+        # differ by the precision alone.
+        float32_passes = [name for name in with_fp16(None) if name != ConvertToFp16Pass.name]
+        detector = None
         if config_path is not None:
             from ..detector.fused import first_test_frame
             from ..detector.spec import load_config
 
-            config = load_config(config_path)
-            variants = {label: optimize(model, config=config, fp16=fp16)[0]
-                        for label, fp16 in (("float32", False), ("float16", True))}
-            feeds = {"frame": first_test_frame(config)}
+            detector = load_config(config_path)
+        variants = {
+            "float32": optimize(model, float32_passes, config=detector, input_shapes=shapes)[0],
+            "float16": optimize(model, config=detector, input_shapes=shapes, fp16=True)[0],
+        }
+        if detector is not None:
+            feeds = {"frame": first_test_frame(detector)}
         else:
-            variants = {label: optimize(model, input_shapes=shapes, fp16=fp16)[0]
-                        for label, fp16 in (("float32", False), ("float16", True))}
             feeds = random_inputs(variants["float32"], concrete_input_shapes(variants["float32"], {}))
         for label, graph in variants.items():
             say(f"profiling {model_path.name} in {label}, {runs} runs")
