@@ -37,7 +37,6 @@ import dataclasses
 import io
 import json
 import logging
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ import numpy as np
 import onnx
 
 from .analysis import count_flops, graph_stats
-from .backends.base import LatencyStats, machine_description, time_calls_interleaved
+from .backends.base import LatencyStats, latency_stats, machine_description, time_calls_interleaved
 from .errors import GraphoptError, first_line
 from .instrument import PassInstrumentation, PassRecord
 from .options import OptimizeOptions
@@ -455,7 +454,7 @@ def ablate(
     for variant, _ in steps:
         if variant.name in times:
             variant.times_ms = times[variant.name]
-            variant.latency = _stats(times[variant.name], warmup_frames)
+            variant.latency = latency_stats(times[variant.name], warmup=warmup_frames)
 
     by_name = {v.name: v for v, _ in steps}
     previous = by_name["naive"]
@@ -485,12 +484,6 @@ def ablate(
         deployed_threshold=deployed,
         wall_s=time.perf_counter() - start,
     )
-
-
-def _stats(samples: Sequence[float], warmup: int) -> LatencyStats:
-    return LatencyStats(median_ms=statistics.median(samples), p90_ms=float(np.percentile(samples, 90)),
-                        mean_ms=statistics.fmean(samples), min_ms=min(samples), max_ms=max(samples),
-                        warmup=warmup, repeats=len(samples))
 
 
 def write_waterfall(ablation: Ablation) -> bytes:

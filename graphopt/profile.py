@@ -137,10 +137,9 @@ class OpFamilyResult:
 
 
 def _inputs(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
-    from .verify import random_inputs
+    from .verify import concrete_input_shapes, random_inputs
 
-    shapes = {v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim) for v in model.graph.input}
-    return random_inputs(model, shapes, seed=seed)
+    return random_inputs(model, concrete_input_shapes(model, {}), seed=seed)
 
 
 def _runtimes() -> dict[str, Callable[[onnx.ModelProto], Callable[[dict[str, np.ndarray]], object]]]:

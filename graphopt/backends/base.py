@@ -22,8 +22,17 @@ import onnx
 
 from ..model_io import OutputStage
 
-__all__ = ["Artifact", "Backend", "BuildOptions", "LatencyStats", "machine_description", "measure_latency",
-           "measure_latency_interleaved", "time_calls_interleaved"]
+__all__ = [
+    "Artifact",
+    "Backend",
+    "BuildOptions",
+    "LatencyStats",
+    "latency_stats",
+    "machine_description",
+    "measure_latency",
+    "measure_latency_interleaved",
+    "time_calls_interleaved",
+]
 
 
 def machine_description() -> dict[str, str | int]:
@@ -78,7 +87,7 @@ def measure_latency_interleaved(
             start = time.perf_counter()
             run()
             samples.append((time.perf_counter() - start) * 1e3)
-    return [_stats(samples, warmup, repeats) for samples in times]
+    return [latency_stats(samples, warmup=warmup) for samples in times]
 
 
 def time_calls_interleaved(
@@ -116,7 +125,8 @@ def time_calls_interleaved(
     return times
 
 
-def _stats(times: Sequence[float], warmup: int, repeats: int) -> LatencyStats:
+def latency_stats(times: Sequence[float], *, warmup: int) -> LatencyStats:
+    """Median, p90, mean, min and max of timed runs (ms), and how they were taken."""
     return LatencyStats(
         median_ms=statistics.median(times),
         p90_ms=float(np.percentile(times, 90)),
@@ -124,7 +134,7 @@ def _stats(times: Sequence[float], warmup: int, repeats: int) -> LatencyStats:
         min_ms=min(times),
         max_ms=max(times),
         warmup=warmup,
-        repeats=repeats,
+        repeats=len(times),
     )
 
 
