@@ -1,9 +1,18 @@
 # Set-up and entry points. `make run` and `make test` work on a fresh machine
 # with Python 3.11: each creates .venv and installs graphopt into it first.
+# `make test` also runs the suite on Python 3.10 (JetPack 6's interpreter) in
+# .venv310, found as python3.10 or in pyenv's versions.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON310 ?= $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1 \
+	|| true)
+ifeq ($(PYTHON310),)
+PYTHON310 := $(shell command -v python3.10)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
+VENV310 := .venv310
+BIN310 := $(VENV310)/bin
 DETECTOR := examples/02_person_detector
 OUT ?= build/detector
 FRAMES ?= 200
@@ -14,6 +23,13 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(BIN310)/.installed: pyproject.toml
+	@test -n "$(PYTHON310)" || { echo "make test needs Python 3.10 (python3.10 on PATH, or pyenv's 3.10.13)"; exit 2; }
+	$(PYTHON310) -m venv $(VENV310)
+	$(BIN310)/python -m pip install --quiet --upgrade pip
+	$(BIN310)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 # The reference detector: optimize its naive export with the default passes
@@ -39,10 +55,15 @@ run: $(BIN)/.installed
 		--scene 1000004 -o $(OUT)-ground/detections.png
 	$(BIN)/graphopt bands --config $(DETECTOR)/detector.toml --scene 1000004 -o $(OUT)-ground/bands.png
 
-test: $(BIN)/.installed
+# Lint and type-check (target Python 3.10), then the whole suite on Python 3.11
+# and on Python 3.10; the two runs must pass and skip the same tests.
+test: $(BIN)/.installed $(BIN310)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	mkdir -p build
+	$(BIN)/python -m pytest -q --junitxml=build/junit-py311.xml
+	$(BIN310)/python -m pytest -q --junitxml=build/junit-py310.xml
+	$(BIN)/python .ci/same_tests.py build/junit-py311.xml build/junit-py310.xml
 
 # Retrain the shipped detector (PyTorch CPU, about a quarter of an hour on 2 cores).
 train: $(BIN)/.installed
@@ -80,4 +101,4 @@ fuzz: $(BIN)/.installed
 	GRAPHOPT_FUZZ_EXAMPLES=$${GRAPHOPT_FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -q -W ignore tests/reliability/test_fuzz.py
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) $(VENV310) build

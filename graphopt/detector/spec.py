@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -52,6 +52,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (JetPack 6): the backport with the same API
+    import tomli as tomllib
 
 __all__ = ["CameraSpec", "DetectorConfig", "DetectorSpec", "load_config", "parse_config"]
 
