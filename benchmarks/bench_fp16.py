@@ -51,15 +51,15 @@ import onnx
 import graphopt
 from graphopt.backends.base import machine_description
 from graphopt.backends.onnxruntime import create_session
-from graphopt.detector.detections import Detections
-from graphopt.detector.evaluate import evaluate
-from graphopt.detector.fused import FRAME_INPUT, time_frames_interleaved
-from graphopt.detector.scenes import render_scene, scene_seeds
-from graphopt.detector.spec import DetectorConfig, load_config
+from graphopt.detections import Detections
+from graphopt.evaluation import evaluate
 from graphopt.model_io import load_model
 from graphopt.options import OptimizeOptions
 from graphopt.passes import ConvertToFp16Pass, NmsOnLogitsPass
 from graphopt.passes.fp16 import calibration_inputs, convert_to_float16
+from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
+from graphopt_person.scenes import render_scene, scene_seeds
+from graphopt_person.spec import DetectorConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "02_person_detector"
@@ -69,7 +69,7 @@ VARIANTS = ("fp32", "fp32_logits", "fp16_logits", "fp16_plain", "fp16_guarded", 
 def build_variants(model: onnx.ModelProto, config: DetectorConfig) -> dict[str, onnx.ModelProto | str]:
     """Every variant's model, or the sentence saying why it could not be built."""
     fp32, _ = graphopt.optimize(model, detector=config)
-    calibration = calibration_inputs(OptimizeOptions(detector=config))
+    calibration = calibration_inputs(OptimizeOptions(workload=config))
     logits = NmsOnLogitsPass()(fp32).model
     out: dict[str, onnx.ModelProto | str] = {
         "fp32": fp32,

@@ -7,7 +7,7 @@ pipeline (``graphopt.optimize(model, detector=config)``), then:
     nothing more: the reference.
 ``fp32_ground``
     ``GroundPlaneSlicePass(config=config)`` (default margin,
-    :data:`~graphopt.detector.ground_plane.DEFAULT_MARGIN_ROWS` score rows):
+    :data:`~graphopt_person.ground_plane.DEFAULT_MARGIN_ROWS` score rows):
     each pyramid scale's network computes only the rows where a person can stand.
 ``fp16``
     ``graphopt.optimize(model, detector=config, fp16=True)``: NMS on log-odds,
@@ -66,16 +66,15 @@ import graphopt
 from graphopt.analysis import count_flops
 from graphopt.backends.base import machine_description
 from graphopt.backends.onnxruntime import create_session
-from graphopt.detector.detections import Detections
-from graphopt.detector.evaluate import evaluate, iou_matrix
-from graphopt.detector.fused import FRAME_INPUT, time_frames_interleaved
-from graphopt.detector.ground_plane import DEFAULT_MARGIN_ROWS, ScaleBand, ground_plane_bands
-from graphopt.detector.scenes import render_scene, scene_seeds
-from graphopt.detector.spec import DetectorConfig, load_config
+from graphopt.detections import Detections
 from graphopt.errors import first_line
+from graphopt.evaluation import evaluate, iou_matrix
 from graphopt.model_io import load_model
-from graphopt.passes import GroundPlaneSlicePass
-from graphopt.passes.ground_plane import GroundPlaneMismatch
+from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
+from graphopt_person.ground_plane import DEFAULT_MARGIN_ROWS, ScaleBand, ground_plane_bands
+from graphopt_person.scenes import render_scene, scene_seeds
+from graphopt_person.slicing import GroundPlaneMismatch, GroundPlaneSlicePass
+from graphopt_person.spec import DetectorConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "02_person_detector"

@@ -1,6 +1,6 @@
 """Per-frame latency and FLOPs of the naive detector deployment: the baseline of every ablation.
 
-Runs :class:`graphopt.detector.naive.NaiveDetector` on the first ``--frames``
+Runs :class:`graphopt_person.naive.NaiveDetector` on the first ``--frames``
 synthetic test scenes (rendered before timing starts) and prints the
 machine, the median time per frame and per stage over the frames, the
 boundary traffic per frame, and the FLOPs per frame: the network's at every
@@ -25,10 +25,10 @@ import onnxruntime
 
 from graphopt.analysis import graph_stats
 from graphopt.backends.base import machine_description
-from graphopt.detector.naive import STAGES, NaiveDetector
-from graphopt.detector.scenes import generate_scenes
-from graphopt.detector.spec import load_config
 from graphopt.model_io import load_model
+from graphopt_person.naive import STAGES, NaiveDetector
+from graphopt_person.scenes import generate_scenes
+from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 

@@ -10,7 +10,7 @@ and on a few cores they would slow down whichever variant runs next. The
 variants:
 
 ``naive``
-    :class:`~graphopt.detector.naive.NaiveDetector` on the exported model:
+    :class:`~graphopt_person.naive.NaiveDetector` on the exported model:
     NumPy pre-processing, resizes, resampling and NMS on the host around one
     onnxruntime call per pyramid scale (3 per frame). The session is
     onnxruntime's default, so its online ``ORT_ENABLE_ALL`` graph
@@ -26,7 +26,7 @@ variants:
 ``graphopt``
     ``graphopt.optimize(model, detector=config)`` with the default passes:
     the whole detector as one static graph, run by
-    :class:`~graphopt.detector.fused.FusedDetector`, one call per frame.
+    :class:`~graphopt_person.fused.FusedDetector`, one call per frame.
 
 Every session uses onnxruntime's default intra-op threads on the CPU. On
 every timed frame the graphopt (and the other) detections are compared with
@@ -79,14 +79,14 @@ import graphopt
 from graphopt.analysis import graph_stats
 from graphopt.backends.base import machine_description
 from graphopt.backends.onnxruntime import create_session
-from graphopt.detector.detections import Detections
-from graphopt.detector.fused import FusedDetector, naive_host_stages
-from graphopt.detector.naive import NaiveDetector
-from graphopt.detector.scenes import generate_scenes
-from graphopt.detector.spec import DetectorSpec, load_config
+from graphopt.detections import Detections
 from graphopt.errors import GraphoptError, RuntimeRunError, first_line
 from graphopt.graph import attribute, infer_tensor_info, set_dims
 from graphopt.model_io import load_model
+from graphopt_person.fused import FusedDetector, naive_host_stages
+from graphopt_person.naive import NaiveDetector
+from graphopt_person.scenes import generate_scenes
+from graphopt_person.spec import DetectorSpec, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 VARIANTS = ("naive", "ort_offline", "onnxsim", "graphopt")

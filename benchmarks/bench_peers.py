@@ -64,14 +64,14 @@ from bench_overhead import difference, session_options, simplified, write_json_a
 import graphopt
 from graphopt.backends.base import machine_description, time_calls_interleaved
 from graphopt.backends.onnxruntime import create_session, run_session
-from graphopt.detector.fused import FusedDetector
-from graphopt.detector.naive import NaiveDetector
-from graphopt.detector.scenes import generate_scenes
-from graphopt.detector.spec import load_config
 from graphopt.errors import GraphoptError, first_line
 from graphopt.model_io import load_model
 from graphopt.passes.static_shapes import parse_input_shape
 from graphopt.verify import compare_outputs, concrete_input_shapes, random_inputs
+from graphopt_person.fused import FusedDetector
+from graphopt_person.naive import NaiveDetector
+from graphopt_person.scenes import generate_scenes
+from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 PEERS = ("ort_offline", "onnxsim", "onnxslim", "polygraphy")

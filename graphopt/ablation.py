@@ -45,19 +45,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
-from .analysis import count_flops, graph_stats
+from .analysis import count_flops
 from .backends.base import LatencyStats, latency_stats, machine_description, time_calls_interleaved
+from .detections import Detections
 from .errors import GraphoptError, first_line
+from .evaluation import compare_detections, evaluate
+from .graph import takes_a_frame
 from .instrument import PassInstrumentation, PassRecord
 from .options import OptimizeOptions
 from .passes import DEFAULT_PASSES, build_passes, with_fp16, with_ground_plane
-from .passes.host_stages import takes_a_frame
 from .pipeline import Pipeline
-from .verify import graph_inputs
 
 if TYPE_CHECKING:
-    from .detector.detections import Detections
-    from .detector.spec import DetectorConfig
+    from .workloads import Workload
 
 __all__ = ["SCHEMA", "Ablation", "VariantResult", "ablate", "full_pipeline", "relative_change", "waterfall_figure",
            "write_waterfall"]
@@ -247,36 +247,18 @@ def _pass_notes(records: Sequence[PassRecord]) -> list[str]:
             if r.status != "modified" and r.message]
 
 
-def _flops_per_frame(model: onnx.ModelProto, config: DetectorConfig) -> int | None:
-    """Graph FLOPs of a fused graph, or the network's at every scale plus the host stages' work."""
-    from .detector.fused import naive_host_stages
-
+def _flops_per_frame(model: onnx.ModelProto, config: Workload) -> int | None:
+    """Graph FLOPs of a fused graph, or the network's plus the host stages' work (the workload counts those)."""
     try:
         if takes_a_frame(model):
             return count_flops(model).total
-        spec = config.detector
-        name = graph_inputs(model)[0].name
-        network = sum(graph_stats(model, {name: (1, 3, *spec.scaled_frame_shape(s))}).flops.total
-                      for s in spec.scales)
-        return network + sum(stage.ops for stage in naive_host_stages(spec))
+        return config.host_flops(model)
     except (GraphoptError, ValueError, IndexError) as error:
         logger.debug("FLOPs of a variant not counted: %s", first_line(error))
         return None
 
 
-def _detector(model: onnx.ModelProto, config: DetectorConfig) -> tuple[str, Callable[[np.ndarray], Detections]]:
-    if takes_a_frame(model):
-        from .detector.fused import FusedDetector
-
-        return "fused graph", FusedDetector(model, config.detector).detect
-    from .detector.naive import NaiveDetector
-
-    return "host pipeline", NaiveDetector(model, config.detector).detect
-
-
 def _at_threshold(detections: Detections, threshold: float) -> Detections:
-    from .detector.detections import Detections
-
     keep = detections.scores >= np.float32(threshold)
     return Detections(boxes=detections.boxes[keep], scores=detections.scores[keep], cells=detections.cells[keep])
 
@@ -344,7 +326,7 @@ def _leave_one_out_verdict(variant: VariantResult, whole: VariantResult) -> str:
 
 def ablate(
     network: onnx.ModelProto,
-    config: DetectorConfig,
+    config: Workload,
     *,
     passes: Sequence[str] | None = None,
     latency_frames: int = 20,
@@ -358,8 +340,9 @@ def ablate(
 
     Args:
         network: the detector network (as exported: what the passes start from).
-        config: its detector description (``detector.toml``); the frames are
-            its synthetic test scenes, whose ground truth gives the miss rate.
+        config: its workload configuration (e.g. the person detector's
+            ``detector.toml``); the frames are its labelled test frames, whose
+            ground truth gives the miss rate.
         passes: the pipeline, in order; default :func:`full_pipeline`.
         latency_frames: frames the latency median and p90 are taken over
             (the first of the accuracy frames).
@@ -375,21 +358,16 @@ def ablate(
         GraphoptError: the network or the description is unusable, or the
             baseline cannot run.
     """
-    from .detector.evaluate import compare_detections, evaluate
-    from .detector.fused import network_input_shapes
-    from .detector.scenes import generate_scenes
-
     if latency_frames < 1 or accuracy_frames < latency_frames:
         raise GraphoptError(f"need at least one latency frame and as many accuracy frames ({accuracy_frames}) as "
                             f"latency frames ({latency_frames})")
     say = progress or (lambda line: None)
     start = time.perf_counter()
     chosen = list(passes) if passes is not None else full_pipeline()
-    deployed = config.detector.score_threshold
-    eval_config = dataclasses.replace(config, detector=dataclasses.replace(config.detector,
-                                                                            score_threshold=eval_threshold))
-    options = OptimizeOptions(input_shapes=network_input_shapes(network, config.detector), keep_going=True,
-                              detector=eval_config)
+    deployed = config.score_threshold
+    eval_config = config.with_score_threshold(eval_threshold)
+    options = OptimizeOptions(input_shapes=config.network_input_shapes(network), keep_going=True,
+                              workload=eval_config)
 
     say(f"building the whole pipeline ({len(chosen)} passes), keeping the model after each pass")
     whole, snapshots, records = _run_pipeline(network, chosen, options)
@@ -412,8 +390,8 @@ def ablate(
         variant.notes = _pass_notes(rest_records)
         steps.append((variant, without))
 
-    say(f"rendering {accuracy_frames} synthetic test scenes")
-    scenes = list(generate_scenes(config, "test", accuracy_frames))
+    say(f"rendering {accuracy_frames} test frames")
+    scenes = config.labelled_frames("test", accuracy_frames)
     detectors: dict[str, Callable[[np.ndarray], Detections]] = {}
     found: dict[str, list[Detections]] = {}
     for number, (variant, model) in enumerate(steps, 1):
@@ -425,7 +403,7 @@ def ablate(
         variant.frames = accuracy_frames
         say(f"accuracy {number}/{len(steps)}: {variant.name} on {accuracy_frames} frames")
         try:
-            variant.runs_as, detect = _detector(model, eval_config)
+            variant.runs_as, detect = eval_config.detector_for(model)
             found[variant.name] = [detect(scene.image) for scene in scenes]
         except GraphoptError as error:
             if variant.kind == "baseline":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import onnx
@@ -15,9 +14,10 @@ from .options import OptimizeOptions, VerifyOptions
 from .passes import Pass, build_passes, with_fp16, with_ground_plane
 from .pipeline import Pipeline
 from .report import Report
+from .workloads import as_workload
 
 if TYPE_CHECKING:
-    from .detector.spec import DetectorConfig
+    from .workloads import Workload
 
 __all__ = ["optimize"]
 
@@ -29,8 +29,8 @@ def optimize(
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     verify: bool | VerifyOptions = False,
     keep_going: bool = False,
-    config: DetectorConfig | str | os.PathLike[str] | None = None,
-    detector: DetectorConfig | str | os.PathLike[str] | None = None,
+    config: Workload | str | os.PathLike[str] | None = None,
+    detector: Workload | str | os.PathLike[str] | None = None,
     fp16: bool = False,
     keep_fp32: Sequence[str] = (),
     keep_fp32_ops: Sequence[str] = (),
@@ -48,11 +48,12 @@ def optimize(
         verify: check each pass numerically against onnxruntime (``True`` for
             default tolerances, or a :class:`VerifyOptions`).
         keep_going: continue after a pass is rolled back instead of raising.
-        config: the detector description (a :class:`~graphopt.detector.spec.DetectorConfig`
-            or its TOML file, what ``--config`` reads) for the detector passes
-            such as ``fuse_host_stages``; ``None`` for a model that is not a
-            detector. Without ``input_shapes``, a detector network's one image
-            input is taken at the frame size, ``1×3×H×W``.
+        config: the workload configuration (a :class:`~graphopt.workloads.Workload`, such
+            as the person detector's ``DetectorConfig``, or its TOML file, what
+            ``--config`` reads) for the workload passes such as ``fuse_host_stages``;
+            ``None`` for a model that is not a detector. Without ``input_shapes``,
+            the network's inputs are taken at the shapes the workload gives
+            (the person detector: ``1×3×H×W`` at the frame size).
         detector: the same as ``config`` (its earlier name; give one of the two).
         fp16: append :data:`~graphopt.passes.FP16_PASSES` (NMS on log-odds, then
             float16 conversion) to the passes, unless they are named already.
@@ -76,20 +77,14 @@ def optimize(
     if not isinstance(model, onnx.ModelProto):
         source = os.fspath(model)
         model = load_model(model)
-    description: DetectorConfig | None = None
-    if given is not None:
-        from .detector.spec import DetectorConfig, load_config
-
-        description = given if isinstance(given, DetectorConfig) else load_config(Path(os.fspath(given)))
+    description = None if given is None else as_workload(given)
     if description is not None and not input_shapes:
-        from .detector.fused import network_input_shapes
-
-        input_shapes = network_input_shapes(model, description.detector)
+        input_shapes = description.network_input_shapes(model)
     options = OptimizeOptions(
         input_shapes={k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()},
         verify=VerifyOptions() if verify is True else (verify or None),
         keep_going=keep_going,
-        detector=description,
+        workload=description,
         keep_fp32=tuple(keep_fp32),
         keep_fp32_ops=tuple(keep_fp32_ops),
         ground_plane_margin=ground_plane_margin,

@@ -31,12 +31,11 @@ from .backends.onnxruntime import OnnxRuntimeBackend, count_memcpy_nodes, gpu_pr
 from .backends.tensorrt import EngineBuildError, TensorRTArtifact, TensorRTBackend
 from .backends.tensorrt_support import unsupported_by_tensorrt
 from .errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
-from .passes.host_stages import takes_a_frame
 from .report import BackendResult
-from .verify import concrete_input_shapes, graph_inputs, random_inputs
+from .verify import concrete_input_shapes, random_inputs
 
 if TYPE_CHECKING:
-    from .detector.spec import DetectorConfig
+    from .workloads import Workload
 
 __all__ = ["Deployment", "deploy"]
 
@@ -55,12 +54,10 @@ class Deployment:
     error: GraphoptError | None = None
 
 
-def _feeds(model: onnx.ModelProto, config: DetectorConfig | None) -> dict[str, np.ndarray]:
-    """A real frame for a fused detector (so NMS and top-K see peaks), else random non-zero inputs."""
-    if config is not None and takes_a_frame(model):
-        from .detector.fused import first_test_frame
-
-        return {graph_inputs(model)[0].name: first_test_frame(config)}
+def _feeds(model: onnx.ModelProto, config: Workload | None) -> dict[str, np.ndarray]:
+    """The workload's first test frame for a fused detector (so NMS and top-K see peaks), else random inputs."""
+    if config is not None and config.takes_frames(model):
+        return config.frames("test", 1)[0]
     return random_inputs(model, concrete_input_shapes(model, {}))
 
 
@@ -69,7 +66,7 @@ def _deploy_tensorrt(
     backend: TensorRTBackend,
     *,
     name: str,
-    config: DetectorConfig | None,
+    config: Workload | None,
     benchmark: bool,
     warmup: int,
     repeats: int,
@@ -119,7 +116,7 @@ def deploy(
     backend: Backend,
     *,
     name: str = "model",
-    config: DetectorConfig | None = None,
+    config: Workload | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     benchmark: bool = True,
     warmup: int = 5,
@@ -132,7 +129,7 @@ def deploy(
         optimized: the pipeline's result.
         backend: the final stage, e.g. ``OnnxRuntimeBackend()`` or ``TensorRTBackend(options=...)``.
         name: base name of the files (``<name>.onnx``, ``<name>.engine``).
-        config: the detector description, for a fused detector (timed per frame on a test scene).
+        config: the workload configuration, for a fused detector (timed per frame on its first test frame).
         input_shapes: concrete shapes of ``source``'s dynamic inputs, for its random inputs.
         benchmark: time the artifact (``warmup`` untimed runs, median over ``repeats``).
 
@@ -146,11 +143,9 @@ def deploy(
     result = BackendResult(name=backend.name, artifact=artifact.file_name, providers=artifact.providers,
                            runtime_version=artifact.runtime_version)
     providers = backend.providers if isinstance(backend, OnnxRuntimeBackend) else None
-    if benchmark and config is not None and takes_a_frame(optimized):
-        from .detector.fused import benchmark_per_frame
-
-        result.latency_before, result.latency_after = benchmark_per_frame(
-            source, optimized, config, warmup=warmup, repeats=repeats, providers=providers
+    if benchmark and config is not None and config.takes_frames(optimized):
+        result.latency_before, result.latency_after = config.benchmark_per_frame(
+            source, optimized, warmup=warmup, repeats=repeats, providers=providers
         )
         result.latency_what = "per frame: host pipeline → fused graph"
     elif benchmark:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .detector.spec import DetectorConfig
+    from .workloads import Workload
 
 __all__ = ["OptimizeOptions", "VerifyOptions"]
 
@@ -37,9 +37,9 @@ class OptimizeOptions:
         verify: verify each pass numerically, or ``None`` not to.
         keep_going: after a pass is rolled back, continue without it instead
             of stopping with :class:`~graphopt.errors.PassFailedError`.
-        detector: the detector and camera description (``--config``) that
-            detector passes such as ``fuse_host_stages`` are driven by, or
-            ``None`` for a model that is not a detector.
+        workload: the workload configuration (``--config``, see
+            :mod:`graphopt.workloads`) that passes such as ``fuse_host_stages``
+            are driven by, or ``None`` for a model that is not a detector.
         keep_fp32: node names ``convert_to_fp16`` keeps in float32 (``--keep-fp32``).
         keep_fp32_ops: operator types it keeps in float32 (``--keep-fp32-op``).
         ground_plane_margin: score-map rows ``ground_plane_slice`` adds on each
@@ -51,7 +51,7 @@ class OptimizeOptions:
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     verify: VerifyOptions | None = None
     keep_going: bool = False
-    detector: DetectorConfig | None = None
+    workload: Workload | None = None
     keep_fp32: tuple[str, ...] = ()
     keep_fp32_ops: tuple[str, ...] = ()
     ground_plane_margin: int | None = None

@@ -12,7 +12,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from graphopt.cli import cli
-from graphopt.detector.evaluate import iou_matrix
+from graphopt.evaluation import iou_matrix
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 

@@ -67,8 +67,8 @@ def test_op_families_are_timed_in_both_precisions() -> None:
 
 def test_the_profilers_breakdown_adds_up_to_the_measured_total() -> None:
     import graphopt
-    from graphopt.detector import load_config
-    from graphopt.detector.fused import first_test_frame
+    from graphopt_person import load_config
+    from graphopt_person.fused import first_test_frame
 
     config = load_config(DETECTOR / "detector.toml")
     fused, _ = graphopt.optimize(DETECTOR / "model.onnx", config=config)

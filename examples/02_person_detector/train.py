@@ -10,7 +10,7 @@ default run takes about a quarter of an hour:
    it (±2 px, the stride's alignment error; mirrored copies too), negatives
    wherever a window's person box overlaps no person by IoU ≥ 0.3 (random
    positions, plus near misses around people);
-2. trains the classifier (Conv-BN-ReLU, see ``graphopt.detector.network``)
+2. trains the classifier (Conv-BN-ReLU, see ``graphopt_person.network``)
    to convergence with class-weighted cross-entropy whose confident windows
    are held at a logit margin of ``--margin-cap`` (see ``capped_cross_entropy``);
 3. mines hard negatives: runs the network fully convolutionally over
@@ -38,12 +38,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from graphopt.detector.evaluate import iou_matrix
-from graphopt.detector.grid import resize_bilinear
-from graphopt.detector.network import build_naive_model
-from graphopt.detector.scenes import Scene, generate_scenes, render_scene, scene_seeds
-from graphopt.detector.spec import DetectorConfig, DetectorSpec, load_config
+from graphopt.evaluation import iou_matrix
 from graphopt.model_io import save_model
+from graphopt_person.grid import resize_bilinear
+from graphopt_person.network import build_naive_model
+from graphopt_person.scenes import Scene, generate_scenes, render_scene, scene_seeds
+from graphopt_person.spec import DetectorConfig, DetectorSpec, load_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -57,7 +57,7 @@ JITTER_PX = 2
 
 
 class PersonNet(nn.Module):
-    """The classifier of graphopt.detector.network, with the same parameter names."""
+    """The classifier of graphopt_person.network, with the same parameter names."""
 
     def __init__(self) -> None:
         super().__init__()

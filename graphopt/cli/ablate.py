@@ -48,9 +48,9 @@ def ablate(
     """Measure MODEL's baseline, each pass added in order and each left out; write the table and the waterfall."""
     from ..ablation import ablate as run_ablation
     from ..ablation import write_waterfall
-    from ..detector.spec import load_config
     from ..model_io import OutputStage, load_model
     from ..passes import select_passes
+    from ..workloads import load_config
 
     if accuracy_frames < latency_frames:
         raise click.UsageError(f"--accuracy-frames ({accuracy_frames}) must be at least --latency-frames "

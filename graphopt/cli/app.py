@@ -8,6 +8,7 @@ summary (the traceback with ``--debug``).
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import sys
@@ -31,18 +32,48 @@ from ..options import VerifyOptions
 from ..passes import DEFAULT_PASSES, PASSES, select_passes, with_fp16, with_ground_plane
 from ..passes.static_shapes import parse_input_shape
 from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs
+from ..workloads import load_config
 from .ablate import ablate
-from .detector import bands, detect, evaluate
 from .profile import profile_ops
 
 __all__ = ["cli", "main"]
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+COMMANDS_GROUP = "graphopt.commands"
+
+
+def _plugin_commands() -> dict[str, importlib.metadata.EntryPoint]:
+    return {entry.name: entry for entry in importlib.metadata.entry_points(group=COMMANDS_GROUP)}
+
+
+def _load_command(name: str) -> click.Command | None:
+    entry = _plugin_commands()[name]
+    try:
+        command = entry.load()
+    except Exception as error:
+        logging.getLogger(__name__).warning("command %s (%s) left out: %s", name, entry.value, error)
+        return None
+    return command if isinstance(command, click.Command) else None
 
 
 class _Group(click.Group):
-    """Turns graphopt's errors into one sentence and an exit code, never a traceback."""
+    """Turns graphopt's errors into one sentence and an exit code, never a traceback.
+
+    Besides its own commands it offers those that workloads and plugins
+    register under the ``graphopt.commands`` entry-point group (the person
+    detector's ``detect``, ``evaluate`` and ``bands``), loaded only when
+    listed or called, so that the core commands import no workload.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugin_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _plugin_commands():
+            command = _load_command(cmd_name)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -163,11 +194,7 @@ def optimize(
         raise click.UsageError("--ground-plane needs --config: the detector and its calibrated camera")
     with _naming_the_model(model_path):
         shapes = dict(parse_input_shape(text) for text in input_shapes)
-        config = None
-        if config_path is not None:
-            from ..detector.spec import load_config
-
-            config = load_config(config_path)
+        config = None if config_path is None else load_config(config_path)
         # Names are checked before any work, so that a typo costs nothing.
         chosen = _split_names(passes) or None
         if ground_plane:
@@ -187,9 +214,7 @@ def optimize(
             if out is not None and out.resolve() in protected:
                 raise GraphoptError(f"refusing to write {out} over the input model; choose another output path")
         if config is not None and not shapes:
-            from ..detector.fused import network_input_shapes
-
-            shapes = network_input_shapes(model, config.detector)
+            shapes = config.network_input_shapes(model)
         check_input_names(model, shapes)
         if verify or benchmark:
             check_input_sizes(concrete_input_shapes(model, shapes), str(model_path))  # before any work
@@ -317,9 +342,6 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
 
 
 cli.add_command(ablate)
-cli.add_command(bands)
-cli.add_command(detect)
-cli.add_command(evaluate)
 cli.add_command(profile_ops)
 
 

@@ -59,8 +59,7 @@ def profile_ops(
         float32_passes = [name for name in with_fp16(None) if name != ConvertToFp16Pass.name]
         detector = None
         if config_path is not None:
-            from ..detector.fused import first_test_frame
-            from ..detector.spec import load_config
+            from ..workloads import load_config
 
             detector = load_config(config_path)
         variants = {
@@ -68,7 +67,7 @@ def profile_ops(
             "float16": optimize(model, config=detector, input_shapes=shapes, fp16=True)[0],
         }
         if detector is not None:
-            feeds = {"frame": first_test_frame(detector)}
+            feeds = detector.frames("test", 1)[0]
         else:
             feeds = random_inputs(variants["float32"], concrete_input_shapes(variants["float32"], {}))
         for label, graph in variants.items():

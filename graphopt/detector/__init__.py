@@ -1,34 +1,9 @@
-"""The reference workload: a sliding-window CNN person detector on an image pyramid.
+"""Deprecated alias of the person workload's module (it moved out of the core); removed in graphopt 0.3."""
 
-* :mod:`.spec`: what the detector computes (:class:`DetectorSpec`) and the
-  camera it looks through (:class:`CameraSpec`), loaded from TOML;
-* :mod:`.network`: the network and its naive, exporter-style ONNX graph;
-* :mod:`.naive`: the naive host-driven deployment (:class:`NaiveDetector`);
-* :mod:`.fused`: the whole detector as one static graph (:func:`~.fused.build_fused_model`,
-  :class:`FusedDetector`), which the ``fuse_host_stages`` pass writes;
-* :mod:`.grid`: pyramid resizes and the common score grid, shared by every form;
-* :mod:`.scenes`: synthetic scenes with ground truth from the camera model;
-* :mod:`.evaluate` and :mod:`.workload`: miss rate versus FPPI, detector
-  comparison, logit margins at true-positive peaks;
-* :mod:`.draw`: boxes on frames and PNG files.
-"""
+import importlib
+import sys
+import warnings
 
-from .detections import Detections
-from .fused import FusedDetector
-from .naive import NaiveDetector
-from .scenes import Scene, generate_scenes, render_scene, scene_seeds
-from .spec import CameraSpec, DetectorConfig, DetectorSpec, load_config
-
-__all__ = [
-    "CameraSpec",
-    "Detections",
-    "DetectorConfig",
-    "DetectorSpec",
-    "FusedDetector",
-    "NaiveDetector",
-    "Scene",
-    "generate_scenes",
-    "load_config",
-    "render_scene",
-    "scene_seeds",
-]
+warnings.warn("graphopt.detector is deprecated; import graphopt_person instead",
+              DeprecationWarning, stacklevel=2)
+sys.modules[__name__] = importlib.import_module("graphopt_person")

@@ -1,8 +1,9 @@
 """graphopt's passes and the registry that the CLI's ``--passes`` / ``--skip`` resolve against.
 
 The registry is a plain name → class mapping: the built-in :data:`PASSES`,
-and third-party passes registered through the ``graphopt.passes``
-entry-point group (:mod:`graphopt.passes.plugins`), read by
+and the passes registered through the ``graphopt.passes`` entry-point group
+(:mod:`graphopt.passes.plugins`) — a workload's own passes, such as the
+person detector's ``ground_plane_slice``, and third-party ones alike — read by
 :func:`registered_passes`. :data:`DEFAULT_PASSES` is the pipeline
 ``graphopt optimize`` runs when no ``--passes`` is given, in order.
 """
@@ -18,7 +19,6 @@ from .base import FunctionPass, Pass, PassResult
 from .batch_norm import FoldBatchNormPass
 from .cse import MergeCommonSubexpressionsPass
 from .fp16 import ConvertToFp16Pass
-from .ground_plane import GroundPlaneSlicePass
 from .host_stages import FuseHostStagesPass
 from .nms_logits import NmsOnLogitsPass
 from .redundancy import RemoveRedundantNodesPass
@@ -28,12 +28,12 @@ from .transposes import PushTransposesPass
 __all__ = [
     "DEFAULT_PASSES",
     "FP16_PASSES",
+    "GROUND_PLANE_PASS",
     "PASSES",
     "ConvertToFp16Pass",
     "FoldBatchNormPass",
     "FunctionPass",
     "FuseHostStagesPass",
-    "GroundPlaneSlicePass",
     "MergeCommonSubexpressionsPass",
     "NmsOnLogitsPass",
     "Pass",
@@ -57,7 +57,6 @@ PASSES: dict[str, type[Pass]] = {
         PushTransposesPass,
         MergeCommonSubexpressionsPass,
         FuseHostStagesPass,
-        GroundPlaneSlicePass,
         PinStaticShapesPass,
         NmsOnLogitsPass,
         ConvertToFp16Pass,
@@ -79,6 +78,10 @@ DEFAULT_PASSES: tuple[str, ...] = (
 #: that the float16 graph never thresholds or max-pools saturated probabilities.
 FP16_PASSES: tuple[str, ...] = ("nms_on_logits", "convert_to_fp16")
 
+#: The pass ``--ground-plane`` inserts: the workload's camera-band slicing,
+#: registered by the workload through the ``graphopt.passes`` entry points.
+GROUND_PLANE_PASS = "ground_plane_slice"
+
 
 def with_fp16(passes: Sequence[str | Pass] | None) -> list[str | Pass]:
     """``passes`` (default :data:`DEFAULT_PASSES`) followed by those of :data:`FP16_PASSES` not in it already."""
@@ -95,10 +98,10 @@ def with_ground_plane(passes: Sequence[str | Pass] | None) -> list[str | Pass]:
     """
     chosen: list[str | Pass] = list(DEFAULT_PASSES if passes is None else passes)
     names = [p if isinstance(p, str) else getattr(p, "name", "") for p in chosen]
-    if GroundPlaneSlicePass.name in names:
+    if GROUND_PLANE_PASS in names:
         return chosen
     at = names.index(FuseHostStagesPass.name) + 1 if FuseHostStagesPass.name in names else len(chosen)
-    return [*chosen[:at], GroundPlaneSlicePass.name, *chosen[at:]]
+    return [*chosen[:at], GROUND_PLANE_PASS, *chosen[at:]]
 
 
 def registered_passes() -> dict[str, type[Pass]]:

@@ -43,6 +43,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ..detections import FUSED_DETECTOR_OUTPUTS
 from ..errors import ConfigError, RuntimeRunError
 from ..graph import consumers, dead_node_indices, graph_output_names, infer_tensor_info, unique_name
 from ..options import OptimizeOptions
@@ -660,9 +661,7 @@ class ConvertToFp16Pass(Pass):
 
 
 def _is_fused_detector(model: onnx.ModelProto) -> bool:
-    from ..detector.fused import OUTPUTS
-
-    return set(OUTPUTS) <= graph_output_names(model.graph)
+    return set(FUSED_DETECTOR_OUTPUTS) <= graph_output_names(model.graph)
 
 
 def _random_calibration(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]],
@@ -679,13 +678,10 @@ def _random_calibration(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, 
 
 
 def calibration_inputs(options: OptimizeOptions, count: int = 4) -> list[dict[str, np.ndarray]]:
-    """Calibration inputs a pipeline run can make: training-split scenes for a detector, else random inputs.
+    """Calibration inputs a pipeline run can make: the workload's training-split frames, else none (random inputs).
 
-    Scenes come from the training split, so that no test frame decides precision.
+    Frames come from the training split, so that no test frame decides precision.
     """
-    if options.detector is not None:
-        from ..detector.fused import FRAME_INPUT
-        from ..detector.scenes import render_scene, scene_seeds
-
-        return [{FRAME_INPUT: render_scene(options.detector, seed).image} for seed in scene_seeds("train", count)]
+    if options.workload is not None:
+        return options.workload.frames("train", count)
     return []

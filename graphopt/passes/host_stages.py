@@ -1,13 +1,14 @@
 """Moving a detector's host-side stages into its graph.
 
 A detector deployed the naive way is a network between pieces of host code:
-the frame is normalized and resized into a pyramid on the CPU, the network is
-called once per scale, and the score maps come back to be resampled, stacked,
-max-pooled and sorted on the CPU. Every call and every copy is overhead, and
-none of that host work can run on the accelerator. This pass replaces the
-network by one static graph that does all of it, driven by the detector
-description (``--config``) rather than by guessing what the host did: see
-:mod:`graphopt.detector.fused` for the graph it writes.
+the frame is normalized and resized on the CPU, the network is called, and
+its outputs come back to be decoded, thresholded, suppressed and sorted on
+the CPU. Every call and every copy is overhead, and none of that host work can
+run on the accelerator. This pass replaces the network by one static graph
+that does all of it, driven by the workload's configuration (``--config``)
+rather than by guessing what the host did: the workload
+(:mod:`graphopt.workloads`) writes the graph and checks it against its host
+reference pipeline.
 """
 
 from __future__ import annotations
@@ -15,20 +16,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import numpy as np
 import onnx
-from onnx import TensorProto
 
-from ..graph import declared_dims
+from ..graph import takes_a_frame
 from ..options import OptimizeOptions
-from ..traffic import TrafficChange
-from ..verify import graph_inputs
 from .base import Pass, PassResult
 
 if TYPE_CHECKING:
-    from ..detector.spec import DetectorConfig
+    from ..workloads import Workload
 
-__all__ = ["STAT_KEYS", "FuseHostStagesPass", "HostFusionMismatch", "takes_a_frame"]
+__all__ = ["STAT_KEYS", "VOLUME_TOLERANCE", "FuseHostStagesPass", "HostFusionMismatch", "takes_a_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +57,9 @@ class HostFusionMismatch(RuntimeError):
 class FuseHostStagesPass(Pass):
     """Moves the detector's host stages (normalize, pyramid, resample, NMS, top-K) into one static graph.
 
-    Rules applied, from the detector description alone (see
-    :mod:`graphopt.detector.fused`):
+    What the graph computes comes from the workload's configuration alone
+    (:meth:`~graphopt.workloads.Workload.fuse_host_stages`); for the person
+    detector:
 
     * the input becomes the camera's raw uint8 ``H×W×3`` frame at its exact
       size; normalization and the HWC → NCHW layout change run in the graph;
@@ -75,12 +73,12 @@ class FuseHostStagesPass(Pass):
       ``cells`` and ``num_detections`` of static shape; no NonZero,
       NonMaxSuppression or Loop is used.
 
-    Without a detector description the pass changes nothing and says so; a
-    model that already takes a uint8 frame is left as it is. With
-    ``check_frames`` it runs the host pipeline and the fused graph on that
-    many synthetic scenes and raises :class:`HostFusionMismatch` (so the
-    pipeline rolls it back) unless the score volumes agree within
-    :data:`VOLUME_TOLERANCE` and the detections are the same cells and boxes.
+    Without a workload configuration the pass changes nothing and says so; a
+    model that already takes the workload's frames is left as it is. With
+    ``check_frames`` the workload runs its host pipeline and the fused graph
+    on that many test frames and raises :class:`HostFusionMismatch` (so the
+    pipeline rolls the pass back) unless they agree (score volumes within
+    :data:`VOLUME_TOLERANCE`, the same detections).
 
     Stats: ``scales``, ``network_nodes`` (nodes of one network copy),
     ``shared_initializers``, the boundary traffic per frame before and after
@@ -89,15 +87,15 @@ class FuseHostStagesPass(Pass):
     traffic change, with the host stages removed, is ``PassResult.traffic``.
 
     Args:
-        config: the detector and camera description; ``None`` to do nothing.
-        check_frames: synthetic test scenes to compare the fused graph with
-            the host pipeline on (0 not to).
+        config: the workload configuration (``--config``); ``None`` to do nothing.
+        check_frames: test frames to compare the fused graph with the host
+            pipeline on (0 not to).
     """
 
     name = "fuse_host_stages"
     changes_interface = True
 
-    def __init__(self, *, config: DetectorConfig | None = None, check_frames: int = 0) -> None:
+    def __init__(self, *, config: Workload | None = None, check_frames: int = 0) -> None:
         if check_frames < 0:
             raise ValueError(f"check_frames must be at least 0, got {check_frames}")
         self.config = config
@@ -105,87 +103,16 @@ class FuseHostStagesPass(Pass):
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> FuseHostStagesPass:
-        return cls(config=options.detector, check_frames=2 if options.verify else 0)
+        return cls(config=options.workload, check_frames=2 if options.verify else 0)
 
     def __repr__(self) -> str:
         source = None if self.config is None else self.config.source
         return f"{type(self).__name__}(config={source!r}, check_frames={self.check_frames})"
 
     def call(self, model: onnx.ModelProto) -> PassResult:
-        from ..detector.fused import (
-            build_fused_model,
-            fused_traffic,
-            naive_host_stages,
-            naive_traffic,
-            network_interface,
-        )
-
         stats: dict[str, float] = dict.fromkeys(STAT_KEYS, 0)
         if self.config is None:
             return PassResult(model, False, stats, note="no detector description given (--config): nothing to fuse")
-        if takes_a_frame(model):
+        if self.config.takes_frames(model):
             return PassResult(model, False, stats, note="the model already takes a uint8 frame: nothing to fuse")
-        spec = self.config.detector
-        interface = network_interface(model, spec)
-        fused = build_fused_model(model, spec)
-        traffic = TrafficChange(
-            before=naive_traffic(interface, spec),
-            after=fused_traffic(fused),
-            host_stages_removed=naive_host_stages(spec),
-        )
-        stats.update(
-            scales=len(spec.scales),
-            network_nodes=len(model.graph.node),
-            shared_initializers=len(model.graph.initializer),
-            calls_before=traffic.before.calls,
-            calls_after=traffic.after.calls,
-            bytes_in_before=traffic.before.bytes_in,
-            bytes_in_after=traffic.after.bytes_in,
-            bytes_out_before=traffic.before.bytes_out,
-            bytes_out_after=traffic.after.bytes_out,
-            host_ops_removed=traffic.host_ops_removed,
-        )
-        if self.check_frames:
-            stats.update(checked_frames=self.check_frames, max_volume_error=self._check(model))
-        return PassResult(fused, True, stats, traffic=traffic)
-
-    def _check(self, network: onnx.ModelProto) -> float:
-        """Runs the host pipeline and the fused graph on synthetic scenes; returns the worst volume error.
-
-        Raises:
-            HostFusionMismatch: volumes or detections differ.
-        """
-        from ..detector.fused import VOLUME_OUTPUT, FusedDetector, build_fused_model
-        from ..detector.naive import NaiveDetector
-        from ..detector.scenes import generate_scenes
-
-        assert self.config is not None
-        spec = self.config.detector
-        naive = NaiveDetector(network, spec)
-        fused = FusedDetector(build_fused_model(network, spec, volume_output=True), spec)
-        worst = 0.0
-        for scene in generate_scenes(self.config, "test", self.check_frames):
-            error = float(np.max(np.abs(fused.run(scene.image)[VOLUME_OUTPUT] - naive.score_volume(scene.image))))
-            worst = max(worst, error)
-            if not error <= VOLUME_TOLERANCE:
-                raise HostFusionMismatch(
-                    f"the fused score volume differs from the host pipeline's by {error:.3g} on scene "
-                    f"{scene.seed} (tolerance {VOLUME_TOLERANCE:g})"
-                )
-            ours, theirs = fused.detect(scene.image), naive.detect(scene.image)
-            if not (np.array_equal(ours.cells, theirs.cells) and np.array_equal(ours.boxes, theirs.boxes)):
-                raise HostFusionMismatch(
-                    f"the fused graph finds {len(ours)} detections on scene {scene.seed}, the host pipeline "
-                    f"{len(theirs)}, not at the same cells"
-                )
-        logger.debug("fused graph checked on %d scenes: worst volume error %.3g", self.check_frames, worst)
-        return worst
-
-
-def takes_a_frame(model: onnx.ModelProto) -> bool:
-    """Whether the model's one input is a uint8 ``H×W×3`` camera frame (a fused detector's input)."""
-    inputs = graph_inputs(model)
-    if len(inputs) != 1 or inputs[0].type.tensor_type.elem_type != TensorProto.UINT8:
-        return False
-    dims = declared_dims(inputs[0])
-    return dims is not None and len(dims) == 3 and dims[2] == 3
+        return self.config.fuse_host_stages(model, check_frames=self.check_frames)

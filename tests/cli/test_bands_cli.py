@@ -9,11 +9,11 @@ import numpy as np
 from click.testing import CliRunner, Result
 
 from graphopt.cli.app import _Group
-from graphopt.cli.detector import bands
-from graphopt.detector.draw import draw_bands, read_png, write_png
-from graphopt.detector.ground_plane import DEFAULT_MARGIN_ROWS, ground_plane_bands
-from graphopt.detector.scenes import render_scene
-from graphopt.detector.spec import load_config
+from graphopt_person.cli import bands
+from graphopt_person.draw import draw_bands, read_png, write_png
+from graphopt_person.ground_plane import DEFAULT_MARGIN_ROWS, ground_plane_bands
+from graphopt_person.scenes import render_scene
+from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector" / "detector.toml"
 SCENE = "1000004"

@@ -10,15 +10,15 @@ import pytest
 from onnx import helper
 
 import graphopt
-from graphopt.detector.fused import OUTPUTS, FusedDetector
-from graphopt.detector.naive import NaiveDetector
-from graphopt.detector.scenes import render_scene, scene_seeds
-from graphopt.detector.spec import load_config
 from graphopt.errors import ConfigError, PassFailedError
 from graphopt.options import OptimizeOptions, VerifyOptions
 from graphopt.passes import FuseHostStagesPass, Pass, PassResult
 from graphopt.passes.host_stages import STAT_KEYS, HostFusionMismatch, takes_a_frame
 from graphopt.pipeline import Pipeline
+from graphopt_person.fused import OUTPUTS, FusedDetector
+from graphopt_person.naive import NaiveDetector
+from graphopt_person.scenes import render_scene, scene_seeds
+from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"
 CONFIG = load_config(EXAMPLE / "detector.toml")
@@ -72,7 +72,7 @@ def test_check_against_the_host_pipeline(network: onnx.ModelProto) -> None:
 
 
 def test_a_fusion_that_disagrees_with_the_host_is_caught(network: onnx.ModelProto, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import graphopt.detector.naive as naive_module
+    import graphopt_person.naive as naive_module
 
     real = naive_module.NaiveDetector.score_volume
     monkeypatch.setattr(naive_module.NaiveDetector, "score_volume", lambda self, frame: real(self, frame) + 0.01)

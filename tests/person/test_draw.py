@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphopt.detector import draw
-from graphopt.detector.draw import decode_png, draw_boxes, encode_png, read_png, text_size, write_png
+from graphopt_person import draw
+from graphopt_person.draw import decode_png, draw_boxes, encode_png, read_png, text_size, write_png
 
 RNG = np.random.default_rng(7)
 

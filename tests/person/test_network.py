@@ -9,7 +9,10 @@ import numpy as np
 import onnx
 import pytest
 
-from graphopt.detector.network import (
+from graphopt.errors import ModelLoadError
+from graphopt.graph import constant_value, declared_dims
+from graphopt.verify import run_onnxruntime
+from graphopt_person.network import (
     LAYERS,
     NETWORK_STRIDE,
     WINDOW,
@@ -21,10 +24,7 @@ from graphopt.detector.network import (
     reference_forward,
     weight_shapes,
 )
-from graphopt.detector.spec import DetectorSpec
-from graphopt.errors import ModelLoadError
-from graphopt.graph import constant_value, declared_dims
-from graphopt.verify import run_onnxruntime
+from graphopt_person.spec import DetectorSpec
 
 
 @pytest.fixture(scope="module")

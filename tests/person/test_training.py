@@ -13,8 +13,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from graphopt.detector.network import build_naive_model, check_weights
 from graphopt.verify import run_onnxruntime
+from graphopt_person.network import build_naive_model, check_weights
 
 torch = pytest.importorskip("torch", reason="training needs the optional 'train' extra (torch==2.13.0)")
 

@@ -9,12 +9,12 @@ import onnx
 import pytest
 
 import graphopt
-from graphopt.detector.detections import Detections
-from graphopt.detector.evaluate import evaluate, match_frame
-from graphopt.detector.fused import FusedDetector
-from graphopt.detector.scenes import render_scene, scene_seeds
-from graphopt.detector.spec import load_config
-from graphopt.passes import GroundPlaneSlicePass
+from graphopt.detections import Detections
+from graphopt.evaluation import evaluate, match_frame
+from graphopt_person.fused import FusedDetector
+from graphopt_person.scenes import render_scene, scene_seeds
+from graphopt_person.slicing import GroundPlaneSlicePass
+from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"
 CONFIG = load_config(EXAMPLE / "detector.toml")

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphopt.detector import draw
-from graphopt.detector.draw import draw_bands
-from graphopt.detector.ground_plane import ScaleBand, ground_plane_bands
-from graphopt.detector.spec import CameraSpec, DetectorConfig, DetectorSpec, load_config
+from graphopt_person import draw
+from graphopt_person.draw import draw_bands
+from graphopt_person.ground_plane import ScaleBand, ground_plane_bands
+from graphopt_person.spec import CameraSpec, DetectorConfig, DetectorSpec, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector" / "detector.toml"
 CONFIG = load_config(EXAMPLE)

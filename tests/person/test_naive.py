@@ -9,9 +9,11 @@ import numpy as np
 import onnx
 import pytest
 
-from graphopt.detector.detections import Detections
-from graphopt.detector.grid import grid_boxes
-from graphopt.detector.naive import (
+from graphopt.detections import Detections
+from graphopt.errors import ConfigError
+from graphopt.verify import run_onnxruntime
+from graphopt_person.grid import grid_boxes
+from graphopt_person.naive import (
     STAGES,
     BoundaryTraffic,
     NaiveDetector,
@@ -23,10 +25,8 @@ from graphopt.detector.naive import (
     resample_to_grid,
     scale_resamplings,
 )
-from graphopt.detector.network import build_naive_model, random_weights
-from graphopt.detector.spec import DetectorSpec
-from graphopt.errors import ConfigError
-from graphopt.verify import run_onnxruntime
+from graphopt_person.network import build_naive_model, random_weights
+from graphopt_person.spec import DetectorSpec
 
 SPEC = DetectorSpec()
 

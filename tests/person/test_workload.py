@@ -10,20 +10,20 @@ import pytest
 from click.testing import CliRunner
 
 from graphopt.cli import cli
-from graphopt.detector.detections import Detections
-from graphopt.detector.draw import read_png, write_png
-from graphopt.detector.naive import NaiveDetector
-from graphopt.detector.network import build_naive_model, random_weights
-from graphopt.detector.scenes import render_scene, scene_seeds
-from graphopt.detector.spec import DetectorConfig
-from graphopt.detector.workload import (
+from graphopt.detections import Detections
+from graphopt.model_io import save_model
+from graphopt_person.draw import read_png, write_png
+from graphopt_person.naive import NaiveDetector
+from graphopt_person.network import build_naive_model, random_weights
+from graphopt_person.scenes import render_scene, scene_seeds
+from graphopt_person.spec import DetectorConfig
+from graphopt_person.workload import (
     FLOAT16_SATURATION_MARGIN,
     MarginProbe,
     MarginSummary,
     evaluate_on_test_set,
     format_evaluation,
 )
-from graphopt.model_io import save_model
 
 CONFIG = DetectorConfig()
 

@@ -13,15 +13,15 @@ from onnx import helper
 import graphopt
 from graphopt.analysis import count_flops
 from graphopt.backends.onnxruntime import create_session
-from graphopt.detector.fused import FRAME_INPUT, VOLUME_OUTPUT, FusedDetector, build_fused_model
-from graphopt.detector.grid import resample_matrix
-from graphopt.detector.ground_plane import ground_plane_bands
-from graphopt.detector.scenes import render_scene, scene_seeds
-from graphopt.detector.spec import CameraSpec, DetectorConfig, load_config
 from graphopt.errors import ConfigError, PassFailedError
-from graphopt.passes import GroundPlaneSlicePass, with_ground_plane
 from graphopt.passes import ground_plane as ground_plane_module
-from graphopt.passes.ground_plane import PAD_LOGIT, SLICE_KEY, find_scale_networks
+from graphopt.passes import with_ground_plane
+from graphopt_person.fused import FRAME_INPUT, VOLUME_OUTPUT, FusedDetector, build_fused_model
+from graphopt_person.grid import resample_matrix
+from graphopt_person.ground_plane import ground_plane_bands
+from graphopt_person.scenes import render_scene, scene_seeds
+from graphopt_person.slicing import PAD_LOGIT, SLICE_KEY, GroundPlaneSlicePass, find_scale_networks
+from graphopt_person.spec import CameraSpec, DetectorConfig, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"
 CONFIG = load_config(EXAMPLE / "detector.toml")

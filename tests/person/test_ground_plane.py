@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from graphopt.detector.ground_plane import ground_plane_bands, scale_height_ranges
-from graphopt.detector.spec import CameraSpec, DetectorConfig, DetectorSpec, load_config, parse_config
 from graphopt.errors import ConfigError
+from graphopt_person.ground_plane import ground_plane_bands, scale_height_ranges
+from graphopt_person.spec import CameraSpec, DetectorConfig, DetectorSpec, load_config, parse_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"
 ONE_SCALE = DetectorSpec(scales=(1.0,))  # people 80-125 px (a half-step of 1.25 each way)

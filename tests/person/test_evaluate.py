@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from graphopt.detector.detections import Detections
-from graphopt.detector.evaluate import (
+from graphopt.detections import Detections
+from graphopt.evaluation import (
     LOG_AVERAGE_FPPI,
     compare_detections,
     evaluate,

@@ -11,13 +11,13 @@ import pytest
 from onnx import TensorProto
 
 import graphopt
-from graphopt.detector.detections import Detections
-from graphopt.detector.evaluate import evaluate
-from graphopt.detector.fused import FRAME_INPUT, FusedDetector
-from graphopt.detector.scenes import render_scene, scene_seeds
-from graphopt.detector.spec import load_config
+from graphopt.detections import Detections
+from graphopt.evaluation import evaluate
 from graphopt.passes import NmsOnLogitsPass
 from graphopt.passes.fp16 import convert_to_float16
+from graphopt_person.fused import FRAME_INPUT, FusedDetector
+from graphopt_person.scenes import render_scene, scene_seeds
+from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"
 CONFIG = load_config(EXAMPLE / "detector.toml")

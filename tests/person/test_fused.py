@@ -9,7 +9,10 @@ import onnx
 import pytest
 
 import graphopt
-from graphopt.detector.fused import (
+from graphopt.errors import ConfigError
+from graphopt.graph import infer_tensor_info
+from graphopt.passes import RemoveRedundantNodesPass
+from graphopt_person.fused import (
     FRAME_INPUT,
     VOLUME_OUTPUT,
     FusedDetector,
@@ -19,13 +22,10 @@ from graphopt.detector.fused import (
     naive_traffic,
     network_interface,
 )
-from graphopt.detector.naive import NaiveDetector
-from graphopt.detector.network import build_naive_model, random_weights
-from graphopt.detector.scenes import generate_scenes, render_scene, scene_seeds
-from graphopt.detector.spec import DetectorSpec, load_config
-from graphopt.errors import ConfigError
-from graphopt.graph import infer_tensor_info
-from graphopt.passes import RemoveRedundantNodesPass
+from graphopt_person.naive import NaiveDetector
+from graphopt_person.network import build_naive_model, random_weights
+from graphopt_person.scenes import generate_scenes, render_scene, scene_seeds
+from graphopt_person.spec import DetectorSpec, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"
 CONFIG = load_config(EXAMPLE / "detector.toml")

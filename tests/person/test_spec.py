@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphopt.detector.grid import grid_boxes, resample_matrix, resize_bilinear, resize_matrix
-from graphopt.detector.spec import CameraSpec, DetectorSpec, load_config, parse_config
 from graphopt.errors import ConfigError
+from graphopt_person.grid import grid_boxes, resample_matrix, resize_bilinear, resize_matrix
+from graphopt_person.spec import CameraSpec, DetectorSpec, load_config, parse_config
 
 CONFIG = Path(__file__).parents[2] / "examples" / "02_person_detector" / "detector.toml"
 

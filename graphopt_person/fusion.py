@@ -1,0 +1,91 @@
+"""The person detector's host-stage fusion: what the core ``fuse_host_stages`` pass runs for this workload.
+
+The network is replaced by the whole detector as one static graph
+(:func:`~graphopt_person.fused.build_fused_model`); with ``check_frames`` the
+host pipeline and the fused graph are compared on that many synthetic test
+scenes first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import onnx
+
+from graphopt.passes.base import PassResult
+from graphopt.passes.host_stages import STAT_KEYS, VOLUME_TOLERANCE, HostFusionMismatch
+from graphopt.traffic import TrafficChange
+
+from .fused import (
+    VOLUME_OUTPUT,
+    FusedDetector,
+    build_fused_model,
+    fused_traffic,
+    naive_host_stages,
+    naive_traffic,
+    network_interface,
+)
+from .naive import NaiveDetector
+from .scenes import generate_scenes
+from .spec import DetectorConfig
+
+__all__ = ["fuse"]
+
+logger = logging.getLogger(__name__)
+
+
+def fuse(config: DetectorConfig, model: onnx.ModelProto, *, check_frames: int = 0) -> PassResult:
+    """The fused detector graph for the exported ``model``, its boundary traffic and stats."""
+    spec = config.detector
+    interface = network_interface(model, spec)
+    fused = build_fused_model(model, spec)
+    traffic = TrafficChange(
+        before=naive_traffic(interface, spec),
+        after=fused_traffic(fused),
+        host_stages_removed=naive_host_stages(spec),
+    )
+    stats: dict[str, float] = dict.fromkeys(STAT_KEYS, 0)
+    stats.update(
+        scales=len(spec.scales),
+        network_nodes=len(model.graph.node),
+        shared_initializers=len(model.graph.initializer),
+        calls_before=traffic.before.calls,
+        calls_after=traffic.after.calls,
+        bytes_in_before=traffic.before.bytes_in,
+        bytes_in_after=traffic.after.bytes_in,
+        bytes_out_before=traffic.before.bytes_out,
+        bytes_out_after=traffic.after.bytes_out,
+        host_ops_removed=traffic.host_ops_removed,
+    )
+    if check_frames:
+        stats.update(checked_frames=check_frames, max_volume_error=_check(config, model, check_frames))
+    return PassResult(fused, True, stats, traffic=traffic)
+
+
+def _check(config: DetectorConfig, network: onnx.ModelProto, frames: int) -> float:
+    """Runs the host pipeline and the fused graph on synthetic scenes; returns the worst volume error.
+
+    Raises:
+        HostFusionMismatch: volumes or detections differ.
+    """
+    spec = config.detector
+    naive = NaiveDetector(network, spec)
+    fused = FusedDetector(build_fused_model(network, spec, volume_output=True), spec)
+    worst = 0.0
+    for scene in generate_scenes(config, "test", frames):
+        error = float(np.max(np.abs(fused.run(scene.image)[VOLUME_OUTPUT] - naive.score_volume(scene.image))))
+        worst = max(worst, error)
+        if not error <= VOLUME_TOLERANCE:
+            raise HostFusionMismatch(
+                f"the fused score volume differs from the host pipeline's by {error:.3g} on scene "
+                f"{scene.seed} (tolerance {VOLUME_TOLERANCE:g})"
+            )
+        ours, theirs = fused.detect(scene.image), naive.detect(scene.image)
+        if not (np.array_equal(ours.cells, theirs.cells) and np.array_equal(ours.boxes, theirs.boxes)):
+            raise HostFusionMismatch(
+                f"the fused graph finds {len(ours)} detections on scene {scene.seed}, the host pipeline "
+                f"{len(theirs)}, not at the same cells"
+            )
+    logger.debug("fused graph checked on %d scenes: worst volume error %.3g", frames, worst)
+    return worst

@@ -1,0 +1,106 @@
+"""The person detector as a graphopt workload: what the core asks of it, answered from its modules.
+
+The ``graphopt.workloads`` entry point ``person`` names :data:`WORKLOAD`; its
+configuration object is :class:`~graphopt_person.spec.DetectorConfig`, whose
+workload methods delegate to the functions here, so that the configuration
+module itself stays free of the heavier modules (scenes, fused graph, host
+pipeline).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from graphopt.backends.base import LatencyStats
+from graphopt.detections import Detections
+from graphopt.passes.base import PassResult
+from graphopt.workloads import LabelledFrame
+
+from .spec import DetectorConfig, parse_config
+
+__all__ = ["WORKLOAD", "PersonWorkloadType"]
+
+
+class PersonWorkloadType:
+    """The sliding-window person detector on an image pyramid (``[detector]`` and ``[camera]`` tables)."""
+
+    name = "person"
+
+    def claims(self, data: Mapping[str, Any]) -> bool:
+        return "detector" in data or "camera" in data
+
+    def parse(self, data: Mapping[str, Any], *, source: str) -> DetectorConfig:
+        return parse_config(data, source=source)
+
+
+WORKLOAD = PersonWorkloadType()
+
+
+def with_score_threshold(config: DetectorConfig, threshold: float) -> DetectorConfig:
+    return dataclasses.replace(config, detector=dataclasses.replace(config.detector, score_threshold=threshold))
+
+
+def network_input_shapes(config: DetectorConfig, model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    from .fused import network_input_shapes as shapes
+
+    return shapes(model, config.detector)
+
+
+def takes_frames(model: onnx.ModelProto) -> bool:
+    from graphopt.graph import takes_a_frame
+
+    return takes_a_frame(model)
+
+
+def frames(config: DetectorConfig, split: str, count: int) -> list[dict[str, np.ndarray]]:
+    from .fused import FRAME_INPUT
+    from .scenes import render_scene, scene_seeds
+
+    return [{FRAME_INPUT: render_scene(config, seed).image} for seed in scene_seeds(split, count)]
+
+
+def labelled_frames(config: DetectorConfig, split: str, count: int) -> list[LabelledFrame]:
+    from .scenes import generate_scenes
+
+    return [LabelledFrame(scene.image, scene.boxes, scene.seed) for scene in generate_scenes(config, split, count)]
+
+
+def fuse_host_stages(config: DetectorConfig, network: onnx.ModelProto, *, check_frames: int) -> PassResult:
+    from .fusion import fuse
+
+    return fuse(config, network, check_frames=check_frames)
+
+
+def detector(config: DetectorConfig, model: onnx.ModelProto) -> tuple[str, Callable[[np.ndarray], Detections]]:
+    if takes_frames(model):
+        from .fused import FusedDetector
+
+        return "fused graph", FusedDetector(model, config.detector).detect
+    from .naive import NaiveDetector
+
+    return "host pipeline", NaiveDetector(model, config.detector).detect
+
+
+def host_flops(config: DetectorConfig, model: onnx.ModelProto) -> int:
+    """The network's FLOPs at every pyramid scale plus the host stages' work, per frame."""
+    from graphopt.analysis import graph_stats
+    from graphopt.verify import graph_inputs
+
+    from .fused import naive_host_stages
+
+    spec = config.detector
+    name = graph_inputs(model)[0].name
+    network = sum(graph_stats(model, {name: (1, 3, *spec.scaled_frame_shape(s))}).flops.total for s in spec.scales)
+    return network + sum(stage.ops for stage in naive_host_stages(spec))
+
+
+def benchmark_per_frame(config: DetectorConfig, network: onnx.ModelProto, fused: onnx.ModelProto, *, warmup: int,
+                        repeats: int, providers: Sequence[str] | None) -> tuple[LatencyStats, LatencyStats]:
+    from .fused import benchmark_per_frame as per_frame
+
+    return per_frame(network, fused, config, warmup=warmup, repeats=repeats, providers=providers)
