@@ -48,7 +48,7 @@ import onnx
 from .analysis import count_flops
 from .backends.base import LatencyStats, latency_stats, machine_description, time_calls_interleaved
 from .detections import Detections
-from .errors import GraphoptError, first_line
+from .errors import GraphoptError, PassRequirementError, first_line
 from .evaluation import compare_detections, evaluate
 from .graph import takes_a_frame
 from .instrument import PassInstrumentation, PassRecord
@@ -208,7 +208,8 @@ def _nan_to_none(value: Any) -> Any:
 
 def _markdown_row(v: VariantResult) -> str:
     if v.error is not None:
-        return f"| `{v.name}` | | | | | {v.nodes or ''} | | | | could not run: {v.error} |"
+        verdict = v.error if v.error.startswith("not applicable") else f"could not run: {v.error}"
+        return f"| `{v.name}` | | | | | {v.nodes or ''} | | | | {verdict} |"
     latency = f"{v.latency.median_ms:.1f} ({v.latency.p90_ms:.1f})" if v.latency else ""
     change = ""
     if v.change is not None and v.change_interval is not None:
@@ -383,6 +384,10 @@ def ablate(
         variant = VariantResult(f"−{name}", "leave_one_out", rest)
         try:
             without, _, rest_records = _run_pipeline(network, rest, options)
+        except PassRequirementError as missing:  # a pass that needs the one left out
+            variant.error = f"not applicable ({missing.pass_name} needs {missing.missing})"
+            steps.append((variant, None))
+            continue
         except GraphoptError as error:  # a pass that refuses the graph without the one left out
             variant.error = f"the pipeline fails without {name}: {first_line(error)}"
             steps.append((variant, None))
@@ -504,7 +509,8 @@ def waterfall_figure(ablation: Ablation) -> Any:
         colours = [_colour(v) for v in variants]
         bars = axis.bar(range(len(variants)), heights, color=colours)
         for bar, variant in zip(bars, variants, strict=True):
-            label = "failed" if variant.error or not variant.latency else f"{variant.latency.median_ms:.0f} ms"
+            label = ("not applicable" if variant.error and variant.error.startswith("not applicable") else "failed"
+                     if variant.error or not variant.latency else f"{variant.latency.median_ms:.0f} ms")
             if variant.change is not None:
                 label += f"\n{variant.change:+.0%}"
             axis.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",

@@ -11,7 +11,7 @@ import onnx
 from .errors import GraphoptError
 from .model_io import load_model
 from .options import OptimizeOptions, VerifyOptions
-from .passes import Pass, build_passes, with_fp16, with_ground_plane
+from .passes import DEFAULT_PASSES, Pass, build_passes, with_fp16, with_ground_plane
 from .pipeline import Pipeline
 from .report import Report
 from .workloads import as_workload
@@ -26,6 +26,7 @@ def optimize(
     model: onnx.ModelProto | str | os.PathLike[str],
     passes: Sequence[str | Pass] | None = None,
     *,
+    skip: Sequence[str] = (),
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     verify: bool | VerifyOptions = False,
     keep_going: bool = False,
@@ -43,7 +44,10 @@ def optimize(
     Args:
         model: a loaded model (left unchanged) or the path of an ``.onnx`` file.
         passes: registry names or pass objects, in order; default the
-            built-in default pipeline.
+            built-in default pipeline, whose passes are skipped (with the
+            reason in the report) where their requirements are missing, where
+            a pass named here is an error (:class:`~graphopt.errors.PassRequirementError`).
+        skip: registry names to leave out of ``passes`` (``--skip``).
         input_shapes: concrete shapes for dynamic graph inputs, by name.
         verify: check each pass numerically against onnxruntime (``True`` for
             default tolerances, or a :class:`VerifyOptions`).
@@ -90,6 +94,12 @@ def optimize(
         ground_plane_margin=ground_plane_margin,
         latency_repeats=latency_repeats,
     )
+    # Passes of the default pipeline are skipped where their requirements are
+    # missing (fuse_host_stages without a workload); passes the caller named run or fail.
+    optional = set(DEFAULT_PASSES) if passes is None else set()
+    if skip:
+        passes = [p for p in (DEFAULT_PASSES if passes is None else passes)
+                  if (p if isinstance(p, str) else getattr(p, "name", "")) not in set(skip)]
     if ground_plane:
         passes = with_ground_plane(passes)
     if fp16:
@@ -98,7 +108,7 @@ def optimize(
         pass_objects = build_passes(passes, options=options)  # type: ignore[arg-type]
     else:
         pass_objects = [build_passes([p], options=options)[0] if isinstance(p, str) else p for p in passes]
-    optimized, report = Pipeline(pass_objects, options=options).run(model)
+    optimized, report = Pipeline(pass_objects, options=options, optional=optional).run(model)
     report.source = source
     return optimized, report
 

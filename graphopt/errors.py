@@ -70,6 +70,19 @@ class PassFailedError(GraphoptError):
         self.reason = reason
 
 
+class PreconditionError(GraphoptError):
+    """A pass's requirement is not met (raised by ``Pass.requires``); the message is what it needs."""
+
+
+class PassRequirementError(GraphoptError):
+    """A pass the user named cannot run: one of its requirements is not met."""
+
+    def __init__(self, pass_name: str, missing: str) -> None:
+        super().__init__(f"pass '{pass_name}' cannot run: it needs {missing}")
+        self.pass_name = pass_name
+        self.missing = missing
+
+
 class RuntimeRunError(GraphoptError):
     """A runtime (onnxruntime, TensorRT) cannot load or run a model."""
 

@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 class PassRecord:
     """Everything measured about one pass of one pipeline run.
 
-    ``status`` is ``"modified"``, ``"unchanged"`` or ``"rolled_back"``. Fields
+    ``status`` is ``"modified"``, ``"unchanged"``, ``"rolled_back"`` or
+    ``"skipped"`` (a default pass whose requirement is missing; ``message`` says which). Fields
     stay ``None`` when no instrument measured them (e.g. errors without
     ``--verify``).
     """

@@ -16,16 +16,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import onnx
 
-from .errors import GraphoptError, ModelLoadError, PassFailedError, RuntimeRunError
+from .errors import (
+    GraphoptError,
+    ModelLoadError,
+    PassFailedError,
+    PassRequirementError,
+    PreconditionError,
+    RuntimeRunError,
+)
 from .instrument import GraphStatsInstrumentation, PassInstrumentation, PassRecord, TimingInstrumentation
 from .model_io import check_model
 from .options import OptimizeOptions
-from .passes.base import Pass
+from .passes.base import Pass, PostconditionError
 from .report import Report
 from .verify import (
     OutputError,
@@ -116,6 +123,9 @@ class Pipeline:
         options: shared options (input shapes, verification, keep-going).
         instruments: extra instrumentation, placed outside the built-in
             statistics and timing instruments.
+        optional: names of passes that came from a default pipeline rather
+            than from the user: one whose requirement is missing is skipped
+            with the reason in the report, where a named one is an error.
     """
 
     def __init__(
@@ -124,8 +134,10 @@ class Pipeline:
         *,
         options: OptimizeOptions | None = None,
         instruments: Sequence[PassInstrumentation] = (),
+        optional: Collection[str] = (),
     ) -> None:
         self.passes = list(passes)
+        self.optional = frozenset(optional)
         self.options = options or OptimizeOptions()
         self._stats = GraphStatsInstrumentation(self.options.input_shapes)
         # Timing last: its hooks sit closest to the pass (see graphopt.instrument).
@@ -136,6 +148,7 @@ class Pipeline:
 
         Raises:
             PassFailedError: a pass was rolled back and ``keep_going`` is off.
+            PassRequirementError: a pass not in ``optional`` cannot run on the model as it stands.
             GraphoptError: the options do not fit the model (e.g. verification
                 needs shapes for dynamic inputs).
         """
@@ -151,19 +164,44 @@ class Pipeline:
         report.pipeline_ms = (time.perf_counter() - start) * 1e3
         return model, report
 
+    def _unmet(self, pass_: Pass, record: PassRecord, model: onnx.ModelProto) -> bool:
+        """Checks the pass's requirements: ``True`` when it is skipped (a default pass whose requirement is missing).
+
+        Raises:
+            PassRequirementError: a pass the user named cannot run.
+        """
+        try:
+            pass_.requires(model)
+        except PreconditionError as missing:
+            if record.name not in self.optional:
+                raise PassRequirementError(record.name, str(missing)) from None
+            for inst in self.instruments:
+                inst.before_pass(record, model)
+            for inst in reversed(self.instruments):
+                inst.after_pass(record, model)
+            record.status = "skipped"
+            record.message = f"not applicable: needs {missing}"
+            return True
+        return False
+
     def _run_one(
         self, pass_: Pass, record: PassRecord, model: onnx.ModelProto, verifier: _Verifier | None
     ) -> onnx.ModelProto:
+        if self._unmet(pass_, record, model):
+            return model
         for inst in self.instruments:
             inst.before_pass(record, model)
         try:
             result = pass_(model)
+            pass_.ensures(model, result)
         except GraphoptError:
             # A user-facing error (a shape that contradicts the graph, say) is
             # about the input, not about the pass: report it as it is.
             for inst in reversed(self.instruments):
                 inst.after_pass_failed(record, model, "raised an input error")
             raise
+        except PostconditionError as broken:
+            return self._roll_back(record, model, f"its rewrite failed its own check: {broken}")
         except Exception as error:
             logger.debug("pass %s raised", record.name, exc_info=True)
             return self._roll_back(record, model, f"it raised {type(error).__name__}: {error}")

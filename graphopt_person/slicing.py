@@ -45,7 +45,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from graphopt.errors import ConfigError
+from graphopt.errors import ConfigError, PreconditionError
 from graphopt.graph import (
     TensorInfo,
     attribute,
@@ -322,6 +322,12 @@ class GroundPlaneSlicePass(Pass):
         source = None if self.config is None else self.config.source
         return (f"{type(self).__name__}(config={source!r}, margin_rows={self.margin_rows}, "
                 f"check_frames={self.check_frames}, latency_repeats={self.latency_repeats})")
+
+    def requires(self, model: onnx.ModelProto) -> None:
+        if self.config is None:
+            raise PreconditionError("a person-detector configuration with its calibrated camera (--config)")
+        if not takes_a_frame(model):
+            raise PreconditionError("the fused detector graph (fuse_host_stages before it)")
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         from graphopt.analysis import count_flops

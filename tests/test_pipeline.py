@@ -9,8 +9,11 @@ import onnx
 import pytest
 from onnx import helper
 
+import graphopt
 from graphopt import GraphoptError, OptimizeOptions, Pass, PassFailedError, PassResult, Pipeline, VerifyOptions
+from graphopt.errors import PassRequirementError, PreconditionError
 from graphopt.instrument import PassInstrumentation, PassRecord
+from graphopt.passes.base import PostconditionError
 from tests.conftest import make_model, op_types, value
 
 
@@ -176,3 +179,54 @@ def test_optimize_takes_the_detector_description_as_config() -> None:
     assert fused.graph.input[0].name == "frame"
     with pytest.raises(GraphoptError, match="config= or detector=, not both"):
         graphopt.optimize(folder / "model.onnx", config=folder / "detector.toml", detector=folder / "detector.toml")
+
+
+class _NeedsAConfig(Pass):
+    """Stands for a workload pass: needs something the run does not have."""
+
+    name = "needs_a_config"
+
+    def requires(self, model: onnx.ModelProto) -> None:
+        raise PreconditionError("a workload configuration (--config)")
+
+    def call(self, model: onnx.ModelProto) -> PassResult:  # pragma: no cover - never reached
+        raise AssertionError("a pass whose requirement is missing must not run")
+
+
+class _BreaksItsPromise(Pass):
+    name = "breaks_its_promise"
+
+    def call(self, model: onnx.ModelProto) -> PassResult:
+        return PassResult(model, False)
+
+    def ensures(self, before: onnx.ModelProto, result: PassResult) -> None:
+        raise PostconditionError("the outputs moved")
+
+
+def _identity_model() -> onnx.ModelProto:
+    return make_model([helper.make_node("Relu", ["x"], ["y"])], [value("x", [1, 4])], [value("y", [1, 4])])
+
+
+def test_a_named_pass_whose_requirement_is_missing_is_an_error_naming_it() -> None:
+    with pytest.raises(PassRequirementError, match=r"'needs_a_config' cannot run: it needs a workload configuration"):
+        Pipeline([_NeedsAConfig()]).run(_identity_model())
+
+
+def test_a_default_pass_whose_requirement_is_missing_is_skipped_with_the_reason() -> None:
+    _, report = Pipeline([_NeedsAConfig()], optional={"needs_a_config"}).run(_identity_model())
+    record = report.passes[0]
+    assert record.status == "skipped" and record.message == "not applicable: needs a workload configuration (--config)"
+    assert "skipped" in report.to_markdown()
+
+
+def test_the_default_pipeline_skips_host_fusion_without_a_config() -> None:
+    _, report = graphopt.optimize(_identity_model())
+    fusion = next(r for r in report.passes if r.name == "fuse_host_stages")
+    assert fusion.status == "skipped" and "--config" in (fusion.message or "")
+    with pytest.raises(PassRequirementError, match="fuse_host_stages"):
+        graphopt.optimize(_identity_model(), ["fuse_host_stages"])
+
+
+def test_a_pass_that_fails_its_ensures_is_rolled_back() -> None:
+    with pytest.raises(PassFailedError, match="failed its own check: the outputs moved"):
+        Pipeline([_BreaksItsPromise()]).run(_identity_model())

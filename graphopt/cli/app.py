@@ -201,7 +201,7 @@ def optimize(
             chosen = [name for name in with_ground_plane(chosen) if isinstance(name, str)]
         if fp16:
             chosen = [name for name in with_fp16(chosen) if isinstance(name, str)]
-        pass_list = select_passes(chosen, skip=_split_names(skip))
+        select_passes(chosen, skip=_split_names(skip))
         # TensorRT is looked for only after the passes: where it is missing, the optimized ONNX is still written.
         target: Backend = TensorRTBackend(options=TensorRTOptions(
             workspace_mb=trt_workspace_mb, optimization_level=trt_opt_level, timing_cache=trt_timing_cache,
@@ -221,7 +221,10 @@ def optimize(
 
         optimized, report = optimize_model(
             model,
-            pass_list,
+            _split_names(passes) or None,
+            skip=_split_names(skip),
+            fp16=fp16,
+            ground_plane=ground_plane,
             input_shapes=shapes,
             verify=VerifyOptions(rtol=rtol, atol=atol) if verify else False,
             keep_going=keep_going,

@@ -10,12 +10,17 @@ from typing import ClassVar
 
 import onnx
 
+from ..errors import PreconditionError
 from ..options import OptimizeOptions
 from ..traffic import TrafficChange
 
-__all__ = ["FunctionPass", "Pass", "PassResult"]
+__all__ = ["FunctionPass", "Pass", "PassResult", "PostconditionError", "PreconditionError"]
 
 logger = logging.getLogger(__name__)
+
+
+class PostconditionError(RuntimeError):
+    """A pass's rewrite broke what it promises (raised by ``Pass.ensures``); the pipeline rolls it back."""
 
 
 @dataclass
@@ -52,6 +57,13 @@ class Pass(abc.ABC):
     :meth:`__call__` hands :meth:`call` a copy, which ``call`` may rewrite in
     place. The class docstring's first line is the description shown by
     ``graphopt passes``.
+
+    Contracts, as in onnx-ir's pass infrastructure: the pipeline calls
+    :meth:`requires` before the pass and :meth:`ensures` after it. A pass
+    whose requirement is missing is skipped, with the reason in the report,
+    when it came from a default pipeline, and is an error naming what is
+    missing when the user named it; a pass whose ensures fails is rolled
+    back like one that raised.
     """
 
     name: ClassVar[str]
@@ -80,6 +92,12 @@ class Pass(abc.ABC):
     def description(cls) -> str:
         doc = (cls.__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
+
+    def requires(self, model: onnx.ModelProto) -> None:  # noqa: B027 - no requirement unless a pass declares one
+        """Raises :class:`PreconditionError` saying what the pass needs when it cannot run on ``model``."""
+
+    def ensures(self, before: onnx.ModelProto, result: PassResult) -> None:  # noqa: B027 - likewise
+        """Raises :class:`PostconditionError` when ``result`` breaks what the pass promises about ``before``."""
 
     def __call__(self, model: onnx.ModelProto) -> PassResult:
         work = onnx.ModelProto()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import onnx
 
+from ..errors import PreconditionError
 from ..graph import takes_a_frame
 from ..options import OptimizeOptions
 from .base import Pass, PassResult
@@ -108,6 +109,10 @@ class FuseHostStagesPass(Pass):
     def __repr__(self) -> str:
         source = None if self.config is None else self.config.source
         return f"{type(self).__name__}(config={source!r}, check_frames={self.check_frames})"
+
+    def requires(self, model: onnx.ModelProto) -> None:
+        if self.config is None:
+            raise PreconditionError("a workload configuration (--config)")
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         stats: dict[str, float] = dict.fromkeys(STAT_KEYS, 0)
