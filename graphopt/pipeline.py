@@ -29,7 +29,13 @@ from .errors import (
     PreconditionError,
     RuntimeRunError,
 )
-from .instrument import GraphStatsInstrumentation, PassInstrumentation, PassRecord, TimingInstrumentation
+from .instrument import (
+    GraphStatsInstrumentation,
+    LatencyInstrumentation,
+    PassInstrumentation,
+    PassRecord,
+    TimingInstrumentation,
+)
 from .model_io import check_model
 from .options import OptimizeOptions
 from .passes.base import Pass, PostconditionError
@@ -140,8 +146,21 @@ class Pipeline:
         self.optional = frozenset(optional)
         self.options = options or OptimizeOptions()
         self._stats = GraphStatsInstrumentation(self.options.input_shapes)
+        latency = []
+        slicing = [p.name for p in self.passes if getattr(p, "changes_work", False)]
+        if self.options.latency_repeats and slicing:
+            latency = [LatencyInstrumentation(slicing, self.options.latency_repeats, self._feeds)]
         # Timing last: its hooks sit closest to the pass (see graphopt.instrument).
-        self.instruments = [*instruments, self._stats, TimingInstrumentation()]
+        self.instruments = [*latency, *instruments, self._stats, TimingInstrumentation()]
+
+    def _feeds(self, model: onnx.ModelProto) -> dict[str, np.ndarray]:
+        """The workload's first test frame for a graph that takes its frames, else random non-zero inputs."""
+        workload = self.options.workload
+        if workload is not None and workload.takes_frames(model):
+            return workload.frames("test", 1)[0]
+        names = {v.name for v in model.graph.input}
+        given = {name: dims for name, dims in self.options.input_shapes.items() if name in names}
+        return random_inputs(model, concrete_input_shapes(model, given))
 
     def run(self, model: onnx.ModelProto) -> tuple[onnx.ModelProto, Report]:
         """Runs every pass; returns the final model and the report.
@@ -205,13 +224,13 @@ class Pipeline:
         except Exception as error:
             logger.debug("pass %s raised", record.name, exc_info=True)
             return self._roll_back(record, model, f"it raised {type(error).__name__}: {error}")
-        for inst in reversed(self.instruments):
-            inst.after_pass(record, result.model)
         record.modified = result.modified
         record.stats = dict(result.stats)
         record.traffic = result.traffic
         record.message = result.note
         record.details = [dict(row) for row in result.details]
+        for inst in reversed(self.instruments):
+            inst.after_pass(record, result.model)
         try:
             check_model(result.model, origin="its output")
             record.checks = True

@@ -272,9 +272,9 @@ class GroundPlaneSlicePass(Pass):
     frame, the pass changes nothing and says so; a graph it has sliced
     already is left as it is. With ``check_frames`` it compares the band's
     logits with the unsliced graph's on that many random frames and raises
-    :class:`GroundPlaneMismatch` beyond :data:`BAND_TOLERANCE`; with
-    ``latency_repeats`` it times both graphs on onnxruntime's CPU provider,
-    interleaved, on the first synthetic test scene.
+    :class:`GroundPlaneMismatch` beyond :data:`BAND_TOLERANCE`. It changes
+    the work per frame (``changes_work``): with ``latency_repeats`` the
+    pipeline's latency instrument times the graph before and after it.
 
     Stats: ``scales_sliced``, ``scales_dropped``, ``score_rows_before`` /
     ``score_rows_after`` (summed over scales), ``flops_before`` /
@@ -286,11 +286,11 @@ class GroundPlaneSlicePass(Pass):
         config: the detector and its camera; ``None`` to do nothing.
         margin_rows: score-map rows added on each side of every band.
         check_frames: random frames to check the band's logits on (0 not to).
-        latency_repeats: timed runs of each graph (0 not to time them).
     """
 
     name = "ground_plane_slice"
     changes_detections = True
+    changes_work = True
 
     def __init__(
         self,
@@ -298,30 +298,27 @@ class GroundPlaneSlicePass(Pass):
         config: DetectorConfig | None = None,
         margin_rows: int | None = None,
         check_frames: int = 2,
-        latency_repeats: int = 0,
     ) -> None:
         from .ground_plane import DEFAULT_MARGIN_ROWS
 
         margin_rows = DEFAULT_MARGIN_ROWS if margin_rows is None else margin_rows
-        if margin_rows < 0 or check_frames < 0 or latency_repeats < 0:
-            raise ValueError("margin_rows, check_frames and latency_repeats must be at least 0")
+        if margin_rows < 0 or check_frames < 0:
+            raise ValueError("margin_rows and check_frames must be at least 0")
         self.config = config
         self.margin_rows = margin_rows
         self.check_frames = check_frames
-        self.latency_repeats = latency_repeats
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> GroundPlaneSlicePass:
         from .spec import DetectorConfig
 
         config = options.workload if isinstance(options.workload, DetectorConfig) else None
-        return cls(config=config, margin_rows=options.ground_plane_margin, check_frames=2,
-                   latency_repeats=options.latency_repeats)
+        return cls(config=config, margin_rows=options.ground_plane_margin, check_frames=2)
 
     def __repr__(self) -> str:
         source = None if self.config is None else self.config.source
         return (f"{type(self).__name__}(config={source!r}, margin_rows={self.margin_rows}, "
-                f"check_frames={self.check_frames}, latency_repeats={self.latency_repeats})")
+                f"check_frames={self.check_frames})")
 
     def requires(self, model: onnx.ModelProto) -> None:
         if self.config is None:
@@ -363,11 +360,6 @@ class GroundPlaneSlicePass(Pass):
         note = f"FLOPs per frame {_giga(flops_before)} → {_giga(flops_after)} (−{1 - flops_after / flops_before:.0%})"
         if self.check_frames:
             stats.update(checked_frames=self.check_frames, max_band_error=self._check(original, model, bands_logits))
-        if self.latency_repeats:
-            before, after = self._latency(original, model)
-            stats.update(latency_before_ms=before, latency_after_ms=after)
-            note += (f"; latency {before:.1f} → {after:.1f} ms per frame ({before / after:.2f}× faster, onnxruntime "
-                     f"CPU, median of {self.latency_repeats} interleaved runs)")
         return PassResult(model, True, stats, note=note, details=details)
 
     @staticmethod
@@ -471,22 +463,6 @@ class GroundPlaneSlicePass(Pass):
                     )
         logger.debug("ground-plane slicing checked on %d frames: worst band error %.3g", self.check_frames, worst)
         return worst
-
-    def _latency(self, before: onnx.ModelProto, after: onnx.ModelProto) -> tuple[float, float]:
-        """Median ms per frame of both graphs on onnxruntime CPU, timed round by round."""
-        from graphopt.backends.base import measure_latency_interleaved
-        from graphopt.backends.onnxruntime import create_session
-
-        from .fused import FRAME_INPUT
-        from .scenes import render_scene, scene_seeds
-
-        assert self.config is not None
-        frame = render_scene(self.config, scene_seeds("test", 1)[0]).image
-        sessions = [create_session(m, what=what) for m, what in ((before, "the unsliced graph"),
-                                                                  (after, "the sliced graph"))]
-        runs = [lambda s=s: s.run(None, {FRAME_INPUT: frame}) for s in sessions]
-        stats = measure_latency_interleaved(runs, warmup=3, repeats=self.latency_repeats)
-        return stats[0].median_ms, stats[1].median_ms
 
 
 class _Insertions:

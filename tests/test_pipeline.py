@@ -230,3 +230,27 @@ def test_the_default_pipeline_skips_host_fusion_without_a_config() -> None:
 def test_a_pass_that_fails_its_ensures_is_rolled_back() -> None:
     with pytest.raises(PassFailedError, match="failed its own check: the outputs moved"):
         Pipeline([_BreaksItsPromise()]).run(_identity_model())
+
+
+class _HalvesTheWork(Pass):
+    """Stands for a slicing pass: drops a node, so each frame costs less."""
+
+    name = "halves_the_work"
+    changes_work = True
+
+    def call(self, model: onnx.ModelProto) -> PassResult:
+        del model.graph.node[1]
+        model.graph.node[0].output[0] = "y"
+        return PassResult(model, True, note="one Relu fewer")
+
+
+def test_the_latency_instrument_times_a_pass_that_changes_the_work_and_the_pass_times_nothing() -> None:
+    model = make_model([helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Relu", ["h"], ["y"])],
+                       [value("x", [1, 64])], [value("y", [1, 64])])
+    _, report = Pipeline([_HalvesTheWork()], options=OptimizeOptions(latency_repeats=3)).run(model)
+    record = report.passes[0]
+    assert record.stats["latency_before_ms"] > 0 and record.stats["latency_after_ms"] > 0
+    assert record.message is not None and record.message.startswith("one Relu fewer; latency ")
+    assert "median of 3 interleaved runs" in record.message
+    _, untimed = Pipeline([_HalvesTheWork()]).run(model)
+    assert "latency_before_ms" not in untimed.passes[0].stats and untimed.passes[0].message == "one Relu fewer"

@@ -82,6 +82,10 @@ class Pass(abc.ABC):
     #: does not matter; verification records its output changes without
     #: rolling it back, and continues from its outputs.
     changes_detections: ClassVar[bool] = False
+    #: Whether the pass changes the work per frame (ground-plane slicing).
+    #: With ``latency_repeats`` the pipeline's latency instrument times the
+    #: graph before and after it; the pass itself times nothing.
+    changes_work: ClassVar[bool] = False
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> Pass:
