@@ -49,10 +49,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "EvaluationReport",
+    "FrameDetector",
     "LabelledFrame",
     "Workload",
     "WorkloadType",
     "as_workload",
+    "default_workload",
     "load_config",
     "read_toml",
     "registered_workloads",
@@ -70,6 +73,22 @@ class LabelledFrame:
     image: np.ndarray
     boxes: np.ndarray
     seed: int
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """A workload's evaluation of a model: lines for the terminal and data for JSON."""
+
+    lines: Sequence[str]
+    data: Mapping[str, Any]
+
+
+class FrameDetector(Protocol):
+    """A model running on frames: one frame in, its detections out, at ``threshold``."""
+
+    threshold: float
+
+    def detect(self, frame: np.ndarray) -> Detections: ...
 
 
 @runtime_checkable
@@ -90,6 +109,11 @@ class Workload(Protocol):
     @property
     def score_threshold(self) -> float: ...
 
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """Height and width of the camera frames a fused graph takes."""
+        ...
+
     def with_score_threshold(self, threshold: float) -> Workload:
         """The same workload with another score threshold (evaluation sweeps below the deployed one)."""
         ...
@@ -108,6 +132,28 @@ class Workload(Protocol):
 
     def labelled_frames(self, split: str, count: int) -> list[LabelledFrame]:
         """``count`` frames of ``split`` with their ground truth, for evaluation."""
+        ...
+
+    def labelled_frame(self, seed: int) -> LabelledFrame:
+        """The labelled frame with this seed (``graphopt detect --scene``)."""
+        ...
+
+    def frame_detector(self, model: onnx.ModelProto, *, threshold: float | None = None,
+                       source: str = "the model") -> FrameDetector:
+        """``model`` running on frames: the host pipeline for a network, the graph for a fused one.
+
+        Raises:
+            ConfigError: ``threshold`` given for a graph with its threshold built in, or a model that does not fit.
+        """
+        ...
+
+    def describe(self, detections: Detections) -> list[dict[str, Any]]:
+        """What the workload adds to each detection's row in ``graphopt detect`` (e.g. the pyramid scale)."""
+        ...
+
+    def evaluate_model(self, model: onnx.ModelProto, *, frames: int, min_score: float,
+                       weights: os.PathLike[str] | None, source: str) -> EvaluationReport:
+        """Miss rate against false positives per image on ``frames`` labelled test frames (``graphopt evaluate``)."""
         ...
 
     def fuse_host_stages(self, network: onnx.ModelProto, *, check_frames: int) -> PassResult:
@@ -141,6 +187,10 @@ class WorkloadType(Protocol):
 
     def parse(self, data: Mapping[str, Any], *, source: str) -> Workload:
         """The workload configured by ``data`` (TOML, without the ``workload`` key)."""
+        ...
+
+    def default(self) -> Workload:
+        """The workload with its default settings (a command given no ``--config``)."""
         ...
 
 
@@ -203,6 +253,18 @@ def load_config(path: str | os.PathLike[str]) -> Workload:
     source = str(Path(path))
     workload = _workload_for(data, source)
     return workload.parse({k: v for k, v in data.items() if k != "workload"}, source=source)
+
+
+def default_workload() -> Workload:
+    """The defaults of the one installed workload, for a command given no ``--config``.
+
+    Raises:
+        ConfigError: no workload, or more than one, is installed.
+    """
+    known = registered_workloads()
+    if len(known) != 1:
+        raise ConfigError(f"give --config: {len(known)} workloads are installed ({', '.join(known) or 'none'})")
+    return next(iter(known.values())).default()
 
 
 def as_workload(config: Workload | str | os.PathLike[str]) -> Workload:

@@ -1,10 +1,9 @@
-"""``graphopt detect``, ``evaluate`` and ``bands``: the reference person detector from the command line.
+"""``graphopt bands``: the person workload's own command (``detect`` and ``evaluate`` are the core's).
 
-``evaluate`` runs the naive host-driven pipeline (:class:`~graphopt_person.naive.NaiveDetector`)
-on a detector model and its TOML description; ``bands`` draws the rows each
-pyramid scale computes under the ground-plane assumption, to check a camera's
-calibration. The detector modules are imported only when a command runs, so
-the other commands start fast.
+``bands`` draws the rows each pyramid scale computes under the ground-plane
+assumption, to check a camera's calibration. It is registered under the
+``graphopt.commands`` entry points; the detector modules are imported only
+when it runs.
 """
 
 from __future__ import annotations
@@ -16,36 +15,11 @@ from typing import Any
 import click
 import numpy as np
 
-from graphopt.errors import ConfigError, GraphoptError, ModelSaveError
+from graphopt.errors import ConfigError, ModelSaveError
 
-__all__ = ["bands", "detect", "evaluate"]
+__all__ = ["bands"]
 
 _CONFIG_HELP = "Detector and camera description (TOML); default: the built-in defaults."
-
-
-def _config(path: Path | None) -> Any:
-    from .spec import DetectorConfig, load_config
-
-    return DetectorConfig() if path is None else load_config(path)
-
-
-def _detector(model_path: Path, spec: Any, threshold: float | None) -> Any:
-    """The naive pipeline for a network model, the fused graph for a fused detector (frame in, detections out)."""
-    from graphopt.graph import takes_a_frame
-    from graphopt.model_io import load_model
-
-    from .fused import FusedDetector
-    from .naive import NaiveDetector
-
-    model = load_model(model_path)
-    if not takes_a_frame(model):
-        return NaiveDetector(model, spec, threshold=threshold)
-    if threshold is not None:
-        raise ConfigError(
-            f"{model_path} is a fused detector, whose score threshold is part of the graph; "
-            "set score_threshold in the config before 'graphopt optimize' instead of --threshold"
-        )
-    return FusedDetector(model, spec)
 
 
 def _one_frame_source(image_path: Path | None, scene: int | None) -> None:
@@ -55,14 +29,15 @@ def _one_frame_source(image_path: Path | None, scene: int | None) -> None:
 
 
 def _frame(config: Any, image_path: Path | None, scene: int | None, output_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The RGB frame from ``--image`` or ``--scene``, and its ground-truth boxes (none for an image file).
+    """The camera frame from ``--image`` or ``--scene`` and its ground-truth boxes (none for an image file).
 
     Raises:
         ModelSaveError: the output would overwrite the input image.
-        GraphoptError: the image file is missing or not a readable PNG.
-        ConfigError: the image is not the detector's frame size.
+        GraphoptError: the image file is missing or not an image Pillow reads.
+        ConfigError: the image is not the camera's frame size (the bands are rows of the camera's frames).
     """
-    from .draw import read_png
+    from graphopt.imaging import read_image
+
     from .scenes import render_scene
 
     spec = config.detector
@@ -71,15 +46,7 @@ def _frame(config: Any, image_path: Path | None, scene: int | None, output_path:
         return rendered.image, rendered.boxes
     if output_path.resolve() == image_path.resolve():
         raise ModelSaveError(f"{output_path}: refusing to write the drawing over the input image")
-    try:
-        frame = read_png(image_path)
-    except FileNotFoundError:
-        raise GraphoptError(f"{image_path}: no such image file") from None
-    except ValueError as error:
-        raise GraphoptError(str(error)) from None
-    if frame.ndim == 2:
-        frame = np.repeat(frame[:, :, None], 3, axis=2)
-    frame = frame[:, :, :3]
+    frame = read_image(image_path)
     if frame.shape[:2] != (spec.frame_height, spec.frame_width):
         raise ConfigError(
             f"{image_path} is {frame.shape[1]}x{frame.shape[0]}, but the detector takes "
@@ -89,117 +56,9 @@ def _frame(config: Any, image_path: Path | None, scene: int | None, output_path:
 
 
 def _write_drawing(output_path: Path, drawing: np.ndarray) -> None:
-    from .draw import write_png
+    from graphopt.imaging import write_image
 
-    try:
-        write_png(output_path, drawing)
-    except OSError as error:
-        raise ModelSaveError(f"{output_path}: cannot write the image ({error.strerror or error})") from None
-
-
-@click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help=_CONFIG_HELP)
-@click.option("--image", "image_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="A frame to run on (PNG, the detector's frame size).")
-@click.option("--scene", type=click.IntRange(0), help="Run on the synthetic scene with this seed instead (its "
-              "ground truth is drawn in blue).")
-@click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="PNG to write with the detections drawn.")
-@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), help="Score threshold (probability); "
-              "default: the config's.")
-@click.option("--json", "as_json", is_flag=True, help="Print the detections as JSON.")
-def detect(
-    model_path: Path,
-    config_path: Path | None,
-    image_path: Path | None,
-    scene: int | None,
-    output_path: Path,
-    threshold: float | None,
-    as_json: bool,
-) -> None:
-    """Run the detector MODEL on one frame and write a PNG with the boxes drawn.
-
-    MODEL is either the network (run by the naive host pipeline) or a fused
-    detector written by 'graphopt optimize --config' (one call per frame).
-    """
-    from .draw import draw_boxes
-
-    _one_frame_source(image_path, scene)
-    config = _config(config_path)
-    spec = config.detector
-    frame, truth = _frame(config, image_path, scene, output_path)
-    detector = _detector(model_path, spec, threshold)
-    detections = detector.detect(frame)
-    drawing = draw_boxes(frame, truth, color=(40, 120, 255), thickness=1) if len(truth) else frame
-    labels = [f"{score:.2f}" for score in detections.scores]
-    drawing = draw_boxes(drawing, detections.boxes, color=(0, 230, 0), thickness=2, labels=labels)
-    _write_drawing(output_path, drawing)
-    found = list(zip(detections.scores, detections.boxes, detections.cells, strict=True))
-    if as_json:
-        rows = [
-            {
-                "score": round(float(score), 6),
-                "box": [round(float(v), 1) for v in box],
-                "scale": float(spec.scales[int(cell[0])]),
-            }
-            for score, box, cell in found
-        ]
-        data = {"detections": rows, "ground_truth": truth.round(1).tolist(), "output": str(output_path)}
-        click.echo(json.dumps(data))
-        return
-    click.echo(f"{len(found)} detection(s) at threshold {detector.threshold:g}; wrote {output_path}")
-    for score, box, cell in found:
-        x0, y0, x1, y1 = (float(v) for v in box)
-        scale = spec.scales[int(cell[0])]
-        click.echo(f"  {score:.6f}  box ({x0:.0f}, {y0:.0f})-({x1:.0f}, {y1:.0f})  scale {scale:g}")
-
-
-@click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help=_CONFIG_HELP)
-@click.option("--frames", default=200, show_default=True, type=click.IntRange(1), help="Synthetic test frames.")
-@click.option("--weights", "weights_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="The model's weights (.npz) to also report logit margins at true-positive peaks.")
-@click.option("--min-score", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True),
-              help="Lowest score kept, so the miss-rate curve reaches high FPPI.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
-def evaluate(
-    model_path: Path,
-    config_path: Path | None,
-    frames: int,
-    weights_path: Path | None,
-    min_score: float,
-    json_path: Path | None,
-) -> None:
-    """Miss rate versus false positives per image of MODEL on the synthetic test set."""
-    from graphopt.model_io import OutputStage
-
-    from .naive import NaiveDetector
-    from .network import load_weights
-    from .workload import MarginProbe, evaluate_on_test_set, format_evaluation
-
-    config = _config(config_path)
-    from graphopt.graph import takes_a_frame
-    from graphopt.model_io import load_model
-
-    model = load_model(model_path)
-    if takes_a_frame(model):
-        raise ConfigError(
-            f"{model_path} is a fused detector with its threshold and detection count built in; "
-            "evaluate the network model it was made from (the miss-rate curve needs every score)"
-        )
-    detector = NaiveDetector(model, config.detector, threshold=min_score, max_detections=256)
-    probe = MarginProbe(load_weights(weights_path), config.detector) if weights_path is not None else None
-    result = evaluate_on_test_set(detector, config, frames=frames, probe=probe)
-    for line in format_evaluation(result, name=str(model_path)):
-        click.echo(line)
-    if json_path is not None:
-        data = {"model": str(model_path), "config": config.source, **result.to_dict()}
-        with OutputStage(json_path.parent) as stage:
-            stage.write_text(json_path.name, json.dumps(data, indent=2) + "\n")
-            stage.commit()
-        click.echo(f"wrote {json_path}")
+    write_image(output_path, drawing)
 
 
 def _rows(value: tuple[float, ...] | None, digits: int | None = None) -> list[float] | list[int] | None:

@@ -10,6 +10,7 @@ pipeline).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,8 +19,9 @@ import onnx
 
 from graphopt.backends.base import LatencyStats
 from graphopt.detections import Detections
+from graphopt.errors import ConfigError
 from graphopt.passes.base import PassResult
-from graphopt.workloads import LabelledFrame
+from graphopt.workloads import EvaluationReport, FrameDetector, LabelledFrame
 
 from .spec import DetectorConfig, parse_config
 
@@ -36,6 +38,9 @@ class PersonWorkloadType:
 
     def parse(self, data: Mapping[str, Any], *, source: str) -> DetectorConfig:
         return parse_config(data, source=source)
+
+    def default(self) -> DetectorConfig:
+        return DetectorConfig()
 
 
 WORKLOAD = PersonWorkloadType()
@@ -104,3 +109,49 @@ def benchmark_per_frame(config: DetectorConfig, network: onnx.ModelProto, fused:
     from .fused import benchmark_per_frame as per_frame
 
     return per_frame(network, fused, config, warmup=warmup, repeats=repeats, providers=providers)
+
+
+def labelled_frame(config: DetectorConfig, seed: int) -> LabelledFrame:
+    from .scenes import render_scene
+
+    scene = render_scene(config, seed)
+    return LabelledFrame(scene.image, scene.boxes, scene.seed)
+
+
+def frame_detector(config: DetectorConfig, model: onnx.ModelProto, *, threshold: float | None,
+                   source: str) -> FrameDetector:
+    """The naive pipeline for a network model, the fused graph for a fused detector (frame in, detections out)."""
+    if not takes_frames(model):
+        from .naive import NaiveDetector
+
+        return NaiveDetector(model, config.detector, threshold=threshold)
+    if threshold is not None:
+        raise ConfigError(
+            f"{source} is a fused detector, whose score threshold is part of the graph; "
+            "set score_threshold in the config before 'graphopt optimize' instead of --threshold"
+        )
+    from .fused import FusedDetector
+
+    return FusedDetector(model, config.detector)
+
+
+def describe(config: DetectorConfig, detections: Detections) -> list[dict[str, Any]]:
+    return [{"scale": float(config.detector.scales[int(cell[0])])} for cell in detections.cells]
+
+
+def evaluate_model(config: DetectorConfig, model: onnx.ModelProto, *, frames: int, min_score: float,
+                   weights: os.PathLike[str] | None, source: str) -> EvaluationReport:
+    """The naive pipeline on the synthetic test scenes, and the logit margins at true positives with ``weights``."""
+    from .naive import NaiveDetector
+    from .network import load_weights
+    from .workload import MarginProbe, evaluate_on_test_set, format_evaluation
+
+    if takes_frames(model):
+        raise ConfigError(
+            f"{source} is a fused detector with its threshold and detection count built in; "
+            "evaluate the network model it was made from (the miss-rate curve needs every score)"
+        )
+    detector = NaiveDetector(model, config.detector, threshold=min_score, max_detections=256)
+    probe = MarginProbe(load_weights(weights), config.detector) if weights is not None else None
+    result = evaluate_on_test_set(detector, config, frames=frames, probe=probe)
+    return EvaluationReport(lines=list(format_evaluation(result, name=source)), data=result.to_dict())

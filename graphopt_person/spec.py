@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from graphopt.backends.base import LatencyStats
     from graphopt.detections import Detections
     from graphopt.passes.base import PassResult
-    from graphopt.workloads import LabelledFrame
+    from graphopt.workloads import EvaluationReport, FrameDetector, LabelledFrame
 
 __all__ = ["CameraSpec", "DetectorConfig", "DetectorSpec", "load_config", "parse_config"]
 
@@ -226,6 +227,32 @@ class DetectorConfig:
     @property
     def score_threshold(self) -> float:
         return self.detector.score_threshold
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self.detector.frame_height, self.detector.frame_width
+
+    def labelled_frame(self, seed: int) -> LabelledFrame:
+        from . import plugin
+
+        return plugin.labelled_frame(self, seed)
+
+    def frame_detector(self, model: onnx.ModelProto, *, threshold: float | None = None,
+                       source: str = "the model") -> FrameDetector:
+        from . import plugin
+
+        return plugin.frame_detector(self, model, threshold=threshold, source=source)
+
+    def describe(self, detections: Detections) -> list[dict[str, Any]]:
+        from . import plugin
+
+        return plugin.describe(self, detections)
+
+    def evaluate_model(self, model: onnx.ModelProto, *, frames: int, min_score: float,
+                       weights: os.PathLike[str] | None, source: str) -> EvaluationReport:
+        from . import plugin
+
+        return plugin.evaluate_model(self, model, frames=frames, min_score=min_score, weights=weights, source=source)
 
     def with_score_threshold(self, threshold: float) -> DetectorConfig:
         from . import plugin

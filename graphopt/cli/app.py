@@ -34,6 +34,7 @@ from ..passes.static_shapes import parse_input_shape
 from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs
 from ..workloads import load_config
 from .ablate import ablate
+from .detect import detect, evaluate
 from .profile import profile_ops
 
 __all__ = ["cli", "main"]
@@ -345,6 +346,8 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
 
 
 cli.add_command(ablate)
+cli.add_command(detect)
+cli.add_command(evaluate)
 cli.add_command(profile_ops)
 
 

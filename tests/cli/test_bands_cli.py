@@ -117,7 +117,7 @@ def test_bad_images_and_outputs_are_one_sentence_and_exit_2(tmp_path: Path) -> N
     cases = [
         (["--image", str(small), "-o", str(out)], "is 20x10, but the detector takes 640x480 frames"),
         (["--image", str(tmp_path / "missing.png"), "-o", str(out)], "no such image file"),
-        (["--image", str(corrupt), "-o", str(out)], "is not a PNG file"),
+        (["--image", str(corrupt), "-o", str(out)], "is not an image file Pillow can read"),
         (["--image", str(frame), "-o", str(frame)], "refusing to write the drawing over the input image"),
         (["--scene", SCENE, "-o", str(tmp_path / "no" / "dir" / "b.png")], "cannot write the image"),
     ]

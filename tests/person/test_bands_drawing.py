@@ -131,15 +131,15 @@ def test_a_band_without_rows_darkens_its_whole_panel() -> None:
 
 
 def test_captions_fall_back_to_the_small_font_on_narrow_frames() -> None:
-    spec = DetectorSpec(frame_size=(320, 240), scales=(1.0, 0.63))
-    camera = CameraSpec(height_m=1.0, tilt_deg=5.0, focal_px=(262.5, 262.5), principal_point=(160.0, 120.0))
+    spec = DetectorSpec(frame_size=(272, 204), scales=(1.0, 0.63))
+    camera = CameraSpec(height_m=1.0, tilt_deg=5.0, focal_px=(223.125, 223.125), principal_point=(136.0, 102.0))
     config = DetectorConfig(detector=spec, camera=camera)
     bands = ground_plane_bands(config)
-    frame = np.zeros((240, 320, 3), dtype=np.uint8)
+    frame = np.zeros((204, 272, 3), dtype=np.uint8)
     wide = draw_bands(random_frame(), BANDS, SPEC, HORIZON)
     narrow = draw_bands(frame, bands, spec, camera.horizon_v())
-    assert narrow.shape[1] == 2 * 320 + GAP
-    assert narrow.shape[0] - 240 < wide.shape[0] - HEIGHT
+    assert narrow.shape[1] == 2 * 272 + GAP
+    assert narrow.shape[0] - 204 < wide.shape[0] - HEIGHT
 
 
 @pytest.mark.parametrize(
