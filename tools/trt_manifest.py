@@ -58,7 +58,7 @@ PINNED = {
 #: The classes whose methods and properties are recorded in full (the backend calls them, or may).
 CLASSES = [
     "Builder", "IBuilderConfig", "INetworkDefinition", "OnnxParser", "ParserError", "ICudaEngine",
-    "IExecutionContext", "IEngineInspector", "Runtime", "ITimingCache", "IProfiler", "IOptimizationProfile",
+    "IExecutionContext", "EngineInspector", "Runtime", "ITimingCache", "IProfiler", "IOptimizationProfile",
     "IHostMemory", "ILogger", "Logger", "ITensor",
 ]
 
@@ -89,8 +89,13 @@ def signatures(name, obj):
     found = [re.sub(r"^\d+\. ", "", line) for line in lines if re.match(rf"^(\d+\. )?{re.escape(name)}\(", line)]
     return [s for s in found if "*args, **kwargs" not in s] or found
 
+def deprecated_ivars(cls):
+    found = re.findall(r":ivar (\w+):[^\n]*\[DEPRECATED\]", cls.__doc__ or "")
+    return set(found)
+
 def members(cls):
     out = {}
+    old = deprecated_ivars(cls)
     for name in dir(cls):
         if name.startswith("_") and name != "__init__":
             continue
@@ -101,6 +106,8 @@ def members(cls):
             returns = re.search(r"-> ([\w.\[\], ]+)$", getter[0].strip()) if getter else None
             out[name] = {"kind": "property", "writable": raw.fset is not None,
                          "type": returns.group(1) if returns else None}
+            if name in old:
+                out[name]["deprecated"] = True
         elif is_enum(obj):
             out[name] = {"kind": "enum"}
         elif isinstance(obj, type):
@@ -108,12 +115,17 @@ def members(cls):
         elif callable(obj):
             static = isinstance(raw, staticmethod) or type(raw).__name__ == "builtin_function_or_method"
             out[name] = {"kind": "staticmethod" if static else "method", "signatures": signatures(name, obj)}
+            if "[DEPRECATED]" in (obj.__doc__ or ""):
+                out[name]["deprecated"] = True
         else:
             out[name] = {"kind": "value", "value": repr(obj) if not is_enum(type(obj)) else str(obj)}
     return out
 
 def enum_values(obj):
     return {name: int(member) for name, member in obj.__members__.items()}
+
+def deprecated_members(obj):
+    return sorted(set(re.findall(r"^\s*(\w+) : \[DEPRECATED\]", obj.__doc__ or "", re.M)))
 
 def null_factory(call):
     try:
@@ -122,7 +134,7 @@ def null_factory(call):
         return f"{type(error).__name__}: {error}"
     return "no error"
 
-module, enums, classes = {}, {}, {}
+module, enums, classes, deprecated = {}, {}, {}, {}
 for name in dir(trt):
     if name.startswith("_"):
         continue
@@ -132,6 +144,8 @@ for name in dir(trt):
     module[name] = kind(obj)
     if is_enum(obj):
         enums[name] = enum_values(obj)
+        if deprecated_members(obj):
+            deprecated[name] = deprecated_members(obj)
     elif isinstance(obj, type):
         for inner in dir(obj):
             nested = getattr(obj, inner, None)
@@ -145,7 +159,7 @@ behaviour = {
     "Runtime(Logger(WARNING))": null_factory(lambda: trt.Runtime(trt.Logger(trt.Logger.WARNING))),
 }
 print(json.dumps({"__version__": trt.__version__, "module": module, "enums": enums, "classes": classes,
-                  "behaviour_without_libraries": behaviour}))
+                  "deprecated_enum_members": deprecated, "behaviour_without_libraries": behaviour}))
 '''
 
 _STUB_C = "\n".join([
