@@ -29,7 +29,7 @@ import onnx
 from .backends import Artifact, Backend, BuildOptions
 from .backends.onnxruntime import OnnxRuntimeBackend, count_memcpy_nodes, gpu_provider
 from .backends.tensorrt import EngineBuildError, TensorRTArtifact, TensorRTBackend
-from .backends.tensorrt_support import unsupported_by_tensorrt
+from .backends.trtexec import trtexec_fallback
 from .errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
 from .passes.host_stages import takes_a_frame
 from .report import BackendResult
@@ -74,8 +74,8 @@ def _deploy_tensorrt(
     warmup: int,
     repeats: int,
 ) -> Deployment:
-    findings = unsupported_by_tensorrt(optimized)
-    notes = [f"TensorRT's ONNX parser would refuse {finding}" for finding in findings]
+    findings, checked = backend.check_support(optimized)
+    notes = [checked, *(f"TensorRT's ONNX parser would refuse {finding}" for finding in findings)]
     error: GraphoptError | None = None
     built: TensorRTArtifact | None = None
     unavailable = backend.unavailable_reason()
@@ -93,6 +93,11 @@ def _deploy_tensorrt(
         except BackendUnavailableError as failure:
             error = BackendUnavailableError(f"{failure}; {_NO_ENGINE}")
     artifact = built or TensorRTArtifact(backend=backend.name, model=optimized, file_name=f"{name}.onnx", name=name)
+    if isinstance(error, BackendUnavailableError):  # no TensorRT or no GPU here: the command for the target
+        artifact.trtexec, note = trtexec_fallback(optimized, name, backend.options, reason=str(error))
+        notes.append(note)
+        if artifact.trtexec is not None:
+            error = BackendUnavailableError(f"{error} ({name}.trtexec.sh beside it builds it where TensorRT is)")
     result = BackendResult(name=backend.name, artifact=artifact.file_name, providers=artifact.providers,
                            runtime_version=artifact.runtime_version, notes=notes)
     if built is not None and benchmark:
@@ -110,6 +115,7 @@ def _deploy_tensorrt(
     if built is not None:
         result.layers = [{"name": layer.name, "type": layer.layer_type, "precisions": list(layer.precisions),
                           "median_ms": built.layer_ms.get(layer.name)} for layer in built.layers]
+        result.notes.extend(built.build.notes if built.build is not None else [])
     return Deployment(artifact, result, error)
 
 
