@@ -249,26 +249,27 @@ def network_flags(trt: ModuleType) -> int:
     return 1 << int(flag)
 
 
+def _optional_call(obj: Any, method: str) -> Any:
+    """``obj.method()`` where the installed version declares and answers it, else ``None``."""
+    function = getattr(obj, method, None)
+    try:
+        return function() if callable(function) else None
+    except Exception:  # an accessor the installed version declares but cannot answer
+        return None
+
+
 def parser_errors(parser: Any) -> list[ParserError]:
     """Every error the ONNX parser recorded, with node index, name and operator where it gives them."""
     errors = []
     for index in range(int(parser.num_errors)):
         error = parser.get_error(index)
-
-        def call(method: str, error: Any = error) -> Any:
-            function = getattr(error, method, None)
-            try:
-                return function() if callable(function) else None
-            except Exception:  # an accessor the installed version declares but cannot answer
-                return None
-
-        node = call("node")
+        node = _optional_call(error, "node")
         errors.append(ParserError(
-            code=str(call("code") or ""),
-            description=str(call("desc") or "").strip(),
+            code=str(_optional_call(error, "code") or ""),
+            description=str(_optional_call(error, "desc") or "").strip(),
             node_index=int(node) if isinstance(node, int) and node >= 0 else None,
-            node_name=call("node_name") or None,
-            op_type=call("node_operator") or None,
+            node_name=_optional_call(error, "node_name") or None,
+            op_type=_optional_call(error, "node_operator") or None,
         ))
     return errors
 
