@@ -13,7 +13,9 @@ what an export pipeline calls to get the same artifact and report rows:
   where it can run, its per-layer times and its latency against the same
   graph in onnxruntime. Where TensorRT is missing or refuses the graph, the
   optimized ONNX is still the artifact and :attr:`Deployment.error` says why
-  there is no engine, for the caller to raise once the ONNX is written.
+  there is no engine, for the caller to raise once the ONNX is written;
+  where TensorRT or a CUDA device is missing, ``<name>.trtexec.sh`` beside
+  it builds the same engine on the target.
 """
 
 from __future__ import annotations

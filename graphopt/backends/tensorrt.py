@@ -24,6 +24,15 @@ What a build does (:func:`build_engine`):
    second build reuses the first one's kernel timings;
 3. every input gets an optimization profile with min = opt = max = its static shape;
 4. the serialized engine is written as ``<name>.engine`` beside ``<name>.onnx``.
+
+Every TensorRT name used here exists in each pinned release (10.0.1, 10.3.0,
+10.16.1, 11.0.0, 11.4.0): ``tests/backends/test_trt_api.py`` checks this
+module against manifests of the real bindings. Without a CUDA device the
+bindings fail at ``trt.Builder()`` ("factory function returned nullptr"),
+reported as :class:`NoCudaDeviceError`; a timing cache TensorRT cannot use
+is moved aside and rebuilt; where no engine can be built here,
+:mod:`graphopt.backends.trtexec` writes the command that builds it on the
+target.
 """
 
 from __future__ import annotations
