@@ -26,7 +26,7 @@ from graphopt.backends.onnxruntime import default_providers
 from graphopt.cli import cli
 from graphopt.errors import BackendUnavailableError
 
-from ..backends.fake_tensorrt import PLAN, FakeTensorRT, real_enum
+from ..backends.fake_tensorrt import CACHE, PLAN, FakeTensorRT, real_enum
 from ..conftest import make_model, tensor, value
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "01_redundant_cnn" / "model.onnx"
@@ -255,3 +255,24 @@ def test_every_parser_error_reaches_the_report_when_tensorrt_refuses(tmp_path: P
     assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "report.json", "report.md"]
     notes = json.loads((out / "report.json").read_text())["backend"]["notes"]
     assert notes == [CHECKED_103, *(f"TensorRT's ONNX parser: Conv 'node{i}': reason {i}" for i in range(5))]
+
+
+def test_a_corrupt_timing_cache_is_set_aside_and_the_report_says_so(tmp_path: Path, monkeypatch) -> None:
+    fake = FakeTensorRT("10.3.0")
+    fake.cache_behaviour = "raise"  # create_timing_cache refuses the bytes
+    monkeypatch.setattr(graphopt.backends.tensorrt, "load_tensorrt", lambda: fake)
+    cache = tmp_path / "timings.cache"
+    cache.write_bytes(b"truncated")
+    out = tmp_path / "out"
+    code, _, stderr = _run("optimize", str(EXAMPLE), "-o", str(out), *SHAPE, "--backend", "tensorrt",
+                           "--no-benchmark", "--trt-timing-cache", str(cache))
+    assert code == 0, stderr
+    notes = json.loads((out / "report.json").read_text())["backend"]["notes"]
+    assert notes == [CHECKED_103, f"the timing cache {cache} was not used (TensorRT could not read it: Timing cache is "
+                     "corrupted: magic tag mismatch); moved to timings.cache.rejected, a new one is written"]
+    assert (tmp_path / "timings.cache.rejected").read_bytes() == b"truncated" and cache.is_file()
+    fake.cache_behaviour = "accept"
+    assert _run("optimize", str(EXAMPLE), "-o", str(tmp_path / "again"), *SHAPE, "--backend", "tensorrt",
+                "--no-benchmark", "--trt-timing-cache", str(cache))[0] == 0
+    assert fake.cache_reads[-1] == CACHE and len(fake.configs) == 2  # the second build read the rebuilt cache
+    assert json.loads((tmp_path / "again" / "report.json").read_text())["backend"]["notes"] == [CHECKED_103]
