@@ -13,7 +13,9 @@ what an export pipeline calls to get the same artifact and report rows:
   where it can run, its per-layer times and its latency against the same
   graph in onnxruntime. Where TensorRT is missing or refuses the graph, the
   optimized ONNX is still the artifact and :attr:`Deployment.error` says why
-  there is no engine, for the caller to raise once the ONNX is written.
+  there is no engine, for the caller to raise once the ONNX is written;
+  where TensorRT or a CUDA device is missing, ``<name>.trtexec.sh`` beside
+  it builds the same engine on the target.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import onnx
 from .backends import Artifact, Backend, BuildOptions
 from .backends.onnxruntime import OnnxRuntimeBackend, count_memcpy_nodes, gpu_provider
 from .backends.tensorrt import EngineBuildError, TensorRTArtifact, TensorRTBackend
-from .backends.tensorrt_support import unsupported_by_tensorrt
+from .backends.trtexec import trtexec_fallback
 from .errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
 from .report import BackendResult
 from .verify import concrete_input_shapes, random_inputs
@@ -71,8 +73,8 @@ def _deploy_tensorrt(
     warmup: int,
     repeats: int,
 ) -> Deployment:
-    findings = unsupported_by_tensorrt(optimized)
-    notes = [f"TensorRT's ONNX parser would refuse {finding}" for finding in findings]
+    findings, checked = backend.check_support(optimized)
+    notes = [checked, *(f"TensorRT's ONNX parser would refuse {finding}" for finding in findings)]
     error: GraphoptError | None = None
     built: TensorRTArtifact | None = None
     unavailable = backend.unavailable_reason()
@@ -90,6 +92,11 @@ def _deploy_tensorrt(
         except BackendUnavailableError as failure:
             error = BackendUnavailableError(f"{failure}; {_NO_ENGINE}")
     artifact = built or TensorRTArtifact(backend=backend.name, model=optimized, file_name=f"{name}.onnx", name=name)
+    if isinstance(error, BackendUnavailableError):  # no TensorRT or no GPU here: the command for the target
+        artifact.trtexec, note = trtexec_fallback(optimized, name, backend.options, reason=str(error))
+        notes.append(note)
+        if artifact.trtexec is not None:
+            error = BackendUnavailableError(f"{error} ({name}.trtexec.sh beside it builds it where TensorRT is)")
     result = BackendResult(name=backend.name, artifact=artifact.file_name, providers=artifact.providers,
                            runtime_version=artifact.runtime_version, notes=notes)
     if built is not None and benchmark:
@@ -107,6 +114,7 @@ def _deploy_tensorrt(
     if built is not None:
         result.layers = [{"name": layer.name, "type": layer.layer_type, "precisions": list(layer.precisions),
                           "median_ms": built.layer_ms.get(layer.name)} for layer in built.layers]
+        result.notes.extend(built.build.notes if built.build is not None else [])
     return Deployment(artifact, result, error)
 
 

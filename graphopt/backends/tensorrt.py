@@ -24,6 +24,15 @@ What a build does (:func:`build_engine`):
    second build reuses the first one's kernel timings;
 3. every input gets an optimization profile with min = opt = max = its static shape;
 4. the serialized engine is written as ``<name>.engine`` beside ``<name>.onnx``.
+
+Every TensorRT name used here exists in each pinned release (10.0.1, 10.3.0,
+10.16.1, 11.0.0, 11.4.0): ``tests/backends/test_trt_api.py`` checks this
+module against manifests of the real bindings. Without a CUDA device the
+bindings fail at ``trt.Builder()`` ("factory function returned nullptr"),
+reported as :class:`NoCudaDeviceError`; a timing cache TensorRT cannot use
+is moved aside and rebuilt; where no engine can be built here,
+:mod:`graphopt.backends.trtexec` writes the command that builds it on the
+target.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from ..errors import BackendUnavailableError, GraphoptError, RuntimeRunError, fi
 from ..graph import declared_dims
 from ..model_io import OutputStage
 from .base import Artifact, Backend, BuildOptions, LatencyStats
+from .tensorrt_support import DEFAULT_TARGET, UnsupportedNode, onnx_matrix, unsupported_by_tensorrt
 
 __all__ = [
     "INSTALL_HINT",
@@ -52,6 +62,7 @@ __all__ = [
     "EngineBuildError",
     "EngineLayer",
     "EngineTiming",
+    "NoCudaDeviceError",
     "ParserError",
     "TensorRTArtifact",
     "TensorRTBackend",
@@ -63,6 +74,7 @@ __all__ = [
     "load_tensorrt",
     "network_flags",
     "parser_errors",
+    "static_input_shapes",
     "tensorrt_version",
     "time_engine",
 ]
@@ -90,6 +102,29 @@ class EngineBuildError(GraphoptError):
         self.details = list(details)
 
 
+class NoCudaDeviceError(BackendUnavailableError):
+    """TensorRT is installed but finds no CUDA device: its factories (``Builder``, ``Runtime``) return null."""
+
+
+def _create(trt: ModuleType, factory: str, log: Any) -> Any:
+    """``trt.Builder(log)`` or ``trt.Runtime(log)``, or :class:`NoCudaDeviceError` where TensorRT returns null.
+
+    The real bindings (every pinned version, see ``tests/backends/trt_api``)
+    raise ``TypeError: pybind11::init(): factory function returned nullptr``
+    when TensorRT's factory returns null, which it does without a usable CUDA
+    device (or driver).
+    """
+    try:
+        return getattr(trt, factory)(log)
+    except TypeError as error:
+        if "returned nullptr" not in str(error):
+            raise
+        raise NoCudaDeviceError(
+            f"TensorRT {getattr(trt, '__version__', '')} found no usable CUDA device (its {factory} could not be "
+            "created; check that the GPU and its driver are visible, e.g. with nvidia-smi, or tegrastats on a Jetson)"
+        ) from None
+
+
 @dataclass(frozen=True)
 class TensorRTOptions:
     """How the engine is built.
@@ -102,13 +137,19 @@ class TensorRTOptions:
             and written to after it; ``None``: :class:`TensorRTBackend` uses
             :func:`default_timing_cache` (one file per TensorRT version),
             :func:`build_engine` none.
+        target_version: the TensorRT version the ONNX support pre-check
+            holds the graph to (``"10.3"``); ``None``: the installed one,
+            else JetPack 6's (:data:`~graphopt.backends.tensorrt_support.DEFAULT_TARGET`).
     """
 
     workspace_mb: int = 1024
     optimization_level: int = 3
     timing_cache: Path | None = None
+    target_version: str | None = None
 
     def __post_init__(self) -> None:
+        if self.target_version is not None:
+            onnx_matrix(self.target_version)  # refuses, in one sentence, what is not a 10.x or 11.x version
         if self.workspace_mb < 1:
             raise GraphoptError(f"the TensorRT workspace must be at least 1 MB, got {self.workspace_mb}")
         if not 0 <= self.optimization_level <= 5:
@@ -156,6 +197,8 @@ class EngineBuild:
     build_s: float
     timing_cache_hit: bool = False
     layers: list[EngineLayer] = field(default_factory=list)
+    #: Sentences for the report (e.g. a timing cache TensorRT could not use, moved aside).
+    notes: list[str] = field(default_factory=list)
 
 
 def tensorrt_version(trt: ModuleType) -> tuple[int, ...]:
@@ -198,20 +241,30 @@ def load_tensorrt() -> ModuleType:
 def network_flags(trt: ModuleType) -> int:
     """The ``create_network`` flags of a strongly typed network.
 
-    TensorRT 10 creates weakly typed networks unless ``STRONGLY_TYPED`` is
-    set; TensorRT 11 types every network strongly (the flag, where it is
-    still declared, changes nothing). ``EXPLICIT_BATCH`` is the only mode of
-    both and is not set.
+    TensorRT 10 creates weakly typed networks unless ``STRONGLY_TYPED`` (bit
+    1) is set. TensorRT 11 types every network strongly: its
+    ``STRONGLY_TYPED`` (bit 0 there) is deprecated and ignored, so no flag is
+    set. ``EXPLICIT_BATCH`` (10.x only, deprecated) is the only mode of both
+    and is not set.
     """
+    if tensorrt_version(trt)[0] >= 11:
+        return 0
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     if flag is None:
-        if tensorrt_version(trt)[0] < 11:
-            raise BackendUnavailableError(
-                f"TensorRT {getattr(trt, '__version__', '(no version)')} cannot create strongly typed networks; "
-                "graphopt needs 10.0 or later"
-            )
-        return 0
+        raise BackendUnavailableError(
+            f"TensorRT {getattr(trt, '__version__', '(no version)')} cannot create strongly typed networks; "
+            "graphopt needs 10.0 or later"
+        )
     return 1 << int(flag)
+
+
+def _optional_call(obj: Any, method: str) -> Any:
+    """``obj.method()`` where the installed version declares and answers it, else ``None``."""
+    function = getattr(obj, method, None)
+    try:
+        return function() if callable(function) else None
+    except Exception:  # an accessor the installed version declares but cannot answer
+        return None
 
 
 def parser_errors(parser: Any) -> list[ParserError]:
@@ -219,26 +272,23 @@ def parser_errors(parser: Any) -> list[ParserError]:
     errors = []
     for index in range(int(parser.num_errors)):
         error = parser.get_error(index)
-
-        def call(method: str, error: Any = error) -> Any:
-            function = getattr(error, method, None)
-            try:
-                return function() if callable(function) else None
-            except Exception:  # an accessor the installed version declares but cannot answer
-                return None
-
-        node = call("node")
+        node = _optional_call(error, "node")
         errors.append(ParserError(
-            code=str(call("code") or ""),
-            description=str(call("desc") or "").strip(),
+            code=str(_optional_call(error, "code") or ""),
+            description=str(_optional_call(error, "desc") or "").strip(),
             node_index=int(node) if isinstance(node, int) and node >= 0 else None,
-            node_name=call("node_name") or None,
-            op_type=call("node_operator") or None,
+            node_name=_optional_call(error, "node_name") or None,
+            op_type=_optional_call(error, "node_operator") or None,
         ))
     return errors
 
 
-def _static_input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+def static_input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    """Every graph input's static shape (what the engine's one optimization profile holds).
+
+    Raises:
+        EngineBuildError: an input whose shape is not static.
+    """
     from ..verify import format_dims, graph_inputs  # verify imports the backends package
 
     shapes = {}
@@ -262,9 +312,9 @@ def build_engine(model: onnx.ModelProto, options: TensorRTOptions, *, trt: Modul
         BackendUnavailableError: TensorRT is missing or too old.
     """
     trt = trt if trt is not None else load_tensorrt()
-    shapes = _static_input_shapes(model)
+    shapes = static_input_shapes(model)
     log = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(log)
+    builder = _create(trt, "Builder", log)
     network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, log)
     if not parser.parse(model.SerializeToString()):
@@ -281,14 +331,7 @@ def build_engine(model: onnx.ModelProto, options: TensorRTOptions, *, trt: Modul
         profile.set_shape(name, shape, shape, shape)
     if config.add_optimization_profile(profile) < 0:
         raise EngineBuildError(f"TensorRT refused the static-shape optimization profile {shapes}")
-    cached = b""
-    if options.timing_cache is not None and options.timing_cache.is_file():
-        cached = options.timing_cache.read_bytes()
-    if not config.set_timing_cache(config.create_timing_cache(cached), False):
-        # A cache from another GPU or TensorRT build: start afresh (and overwrite it after the build).
-        logger.warning("TensorRT rejected the timing cache %s; building without it", options.timing_cache)
-        cached = b""
-        config.set_timing_cache(config.create_timing_cache(b""), False)
+    hit, notes = _attach_timing_cache(config, options.timing_cache)
     start = time.perf_counter()
     plan = builder.build_serialized_network(network, config)
     build_s = time.perf_counter() - start
@@ -304,7 +347,37 @@ def build_engine(model: onnx.ModelProto, options: TensorRTOptions, *, trt: Modul
         temporary.write_bytes(bytes(memoryview(timings.serialize())))
         os.replace(temporary, options.timing_cache)
     return EngineBuild(plan=bytes(memoryview(plan)), version=str(trt.__version__), build_s=build_s,
-                       timing_cache_hit=bool(cached))
+                       timing_cache_hit=hit, notes=notes)
+
+
+def _attach_timing_cache(config: Any, path: Path | None) -> tuple[bool, list[str]]:
+    """Gives ``config`` the timing cache read from ``path``; returns whether it was used, and notes.
+
+    A file TensorRT cannot use (corrupt or truncated: ``create_timing_cache``
+    raises or returns nothing; written by another GPU or TensorRT build:
+    ``set_timing_cache`` refuses it) is moved aside to ``<file>.rejected``
+    and the build starts an empty cache, written back to ``path`` after it,
+    so one bad file costs one build its cached timings and never fails a
+    later build.
+    """
+    data = path.read_bytes() if path is not None and path.is_file() else b""
+    if data and path is not None:
+        try:
+            cache = config.create_timing_cache(data)
+            used = cache is not None and bool(config.set_timing_cache(cache, False))
+            why = "TensorRT rejected it: written by another GPU or TensorRT build, or damaged"
+        except Exception as error:  # TensorRT's own error types for a corrupt cache
+            used, why = False, f"TensorRT could not read it: {first_line(error)}"
+        if used:
+            return True, []
+        aside = path.with_name(path.name + ".rejected")
+        os.replace(path, aside)
+        note = f"the timing cache {path} was not used ({why}); moved to {aside.name}, a new one is written"
+        logger.warning("%s", note)
+        config.set_timing_cache(config.create_timing_cache(b""), False)
+        return False, [note]
+    config.set_timing_cache(config.create_timing_cache(b""), False)
+    return False, []
 
 
 # Data-type words of the engine inspector, as TensorRT 10 writes them inside
@@ -358,7 +431,7 @@ def inspect_engine(plan: bytes, *, trt: ModuleType) -> list[EngineLayer]:
         RuntimeRunError: the engine cannot be deserialized here (another
             TensorRT version, or no GPU).
     """
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    runtime = _create(trt, "Runtime", trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(plan)
     if engine is None:
         raise RuntimeRunError("TensorRT cannot load the engine it built (see its log above)")
@@ -459,7 +532,7 @@ def time_engine(plan: bytes, inputs: Mapping[str, Any], *, trt: ModuleType, warm
 
     from .base import measure_latency
 
-    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    runtime = _create(trt, "Runtime", trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(plan)
     if engine is None:
         raise RuntimeRunError("TensorRT cannot load the engine it built (see its log above)")
@@ -523,21 +596,30 @@ def time_engine(plan: bytes, inputs: Mapping[str, Any], *, trt: ModuleType, warm
 class TensorRTArtifact(Artifact):
     """The optimized ONNX and its serialized engine, written side by side (``<name>.onnx``, ``<name>.engine``).
 
-    Without ``build`` (the engine could not be built here) only the ONNX is written.
+    Without ``build`` (the engine could not be built here) the ONNX is
+    written, and with ``trtexec`` the script that builds the engine on the
+    target (``<name>.trtexec.sh``, executable).
     """
 
     name: str = "model"
     build: EngineBuild | None = None
     layers: list[EngineLayer] = field(default_factory=list)
     layer_ms: dict[str, float] = field(default_factory=dict)
+    trtexec: str | None = None
 
     def files(self) -> list[str]:
-        return [f"{self.name}.onnx", *([f"{self.name}.engine"] if self.build is not None else [])]
+        extra = [f"{self.name}.engine"] if self.build is not None else []
+        if self.build is None and self.trtexec is not None:
+            extra.append(f"{self.name}.trtexec.sh")
+        return [f"{self.name}.onnx", *extra]
 
     def write(self, stage: OutputStage) -> None:
         stage.save_model(f"{self.name}.onnx", self.model)
         if self.build is not None:
             stage.write_bytes(f"{self.name}.engine", self.build.plan)
+        elif self.trtexec is not None:
+            stage.write_text(f"{self.name}.trtexec.sh", self.trtexec)
+            stage.path(f"{self.name}.trtexec.sh").chmod(0o755)
 
 
 def default_timing_cache(version: str) -> Path:
@@ -569,6 +651,24 @@ class TensorRTBackend(Backend):
     @classmethod
     def runtime_description(cls) -> str:
         return f"TensorRT {load_tensorrt().__version__}, strongly typed engines"
+
+    def check_support(self, model: onnx.ModelProto) -> tuple[list[UnsupportedNode], str]:
+        """The nodes the targeted TensorRT's parser would refuse, and a sentence saying which version that is."""
+        target, why = self.support_target()
+        matrix = onnx_matrix(target)
+        low, high = matrix.opsets
+        checked = (f"checked against the ONNX support matrix of TensorRT {matrix.tensorrt}'s parser (opsets {low} to "
+                   f"{high}) for TensorRT {target}, {why}")
+        return unsupported_by_tensorrt(model, target=target), checked
+
+    def support_target(self) -> tuple[str, str]:
+        """The TensorRT version the ONNX support pre-check holds the graph to, and why that one."""
+        if self.options.target_version is not None:
+            return self.options.target_version, "given"
+        try:
+            return str(load_tensorrt().__version__), "installed here"
+        except BackendUnavailableError:
+            return DEFAULT_TARGET, "the default target, JetPack 6's; none is installed here"
 
     def build(self, model: onnx.ModelProto, options: BuildOptions) -> TensorRTArtifact:
         trt = load_tensorrt()

@@ -1,11 +1,14 @@
-"""What TensorRT's ONNX parser accepts, checked on the graph before any build.
+"""What TensorRT's ONNX parser accepts, checked on the graph before any build, for the TensorRT version targeted.
 
 An engine build is slow and, where TensorRT is missing, impossible; its
 parser's errors name one node at a time. :func:`unsupported_by_tensorrt`
 reads the whole graph against the operator support matrix of the TensorRT
-ONNX parser (``onnx-tensorrt`` ``docs/operators.md``, as published for
-TensorRT 10.15; the 11.x parser documents the same matrix) and returns every
-node it would refuse, with the reason:
+ONNX parser of one version (:func:`onnx_matrix`: onnx-tensorrt's
+``docs/operators.md`` as published for 10.0, 10.3, 10.15 and 11.0, written to
+``onnx_matrix/<version>.json`` by ``tools/trt_onnx_matrix.py``; 10.3's
+parser reads opsets 9 to 20 and lacks, e.g., ``Attention`` and ``STFT``,
+which 10.15 reads up to opset 24) and returns every node it would refuse,
+with the reason:
 
 * an operator the matrix marks unsupported, one it does not list, or one from
   a custom domain that is not a model-local function (those need a plugin);
@@ -16,8 +19,9 @@ node it would refuse, with the reason:
   ``TopK`` sorted with K below 3840, build-time constant ``axes`` of the
   reductions and ``axis``/``depth``/``is_training`` of ``CumSum``/``OneHot``/
   ``Dropout``, ``ScatterND`` without reduction, ``LSTM``
-  ``layout``/``input_forget``, ``Constant`` string or sparse values;
-* the opset outside the parser's range (9 to 24).
+  ``layout``/``input_forget``, ``Constant`` string or sparse values (as
+  10.15 states them; every version is held to them);
+* the opset outside the parser's range.
 
 It is a static check: a graph it passes can still fail in the builder (for
 example for lack of workspace), and that error is reported too.
@@ -25,94 +29,87 @@ example for lack of workspace), and that error is reported too.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import onnx
 from onnx import TensorProto
 
+from ..errors import GraphoptError
 from ..graph import TensorInfo, attribute, constant_value, infer_tensor_info
 
-__all__ = ["OPSET_RANGE", "UnsupportedNode", "unsupported_by_tensorrt"]
+__all__ = ["DEFAULT_TARGET", "MATRICES", "OnnxMatrix", "UnsupportedNode", "onnx_matrix", "unsupported_by_tensorrt"]
 
 logger = logging.getLogger(__name__)
 
-#: The opsets of the default domain the parser reads (TensorRT 10.15 and 11.x; 10.0 stopped at 20).
-OPSET_RANGE = (9, 24)
+_MATRIX_DIR = Path(__file__).parent / "onnx_matrix"
+#: The TensorRT versions whose parser's matrix is shipped, oldest first.
+MATRICES = ("10.0", "10.3", "10.15", "11.0")
+#: The version checked against where none is installed or given: JetPack 6's TensorRT.
+DEFAULT_TARGET = "10.3"
 
-_F32, _F16, _BF16 = TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16
-_I32, _I64, _I8 = TensorProto.INT32, TensorProto.INT64, TensorProto.INT8
-_BOOL, _U8, _F64 = TensorProto.BOOL, TensorProto.UINT8, TensorProto.DOUBLE
+_U8, _F64 = TensorProto.UINT8, TensorProto.DOUBLE
+# Their input is a shape (ConstantOfShape) or absent (Constant): the matrix's types are those of the value made.
+_TYPE_UNCHECKED = frozenset({"Constant", "ConstantOfShape"})
 
-_FLOAT = frozenset({_F32, _F16, _BF16})
-_FLOAT_NO_BF16 = frozenset({_F32, _F16})
-_INT = frozenset({_I32, _I64})
-_F_I = _FLOAT | _INT
-_F_I_B = _F_I | {_BOOL}
-_BOOL_ONLY = frozenset({_BOOL})
-# Constants and shape-like sources take every type the parser has, quantized ones included.
-_ANY = _F_I_B | {_U8, _I8, TensorProto.INT4, TensorProto.FLOAT8E4M3FN}
 
-# The support matrix: operator → the types of its data input that the parser accepts.
-_SUPPORTED: dict[str, frozenset[int]] = {
-    **dict.fromkeys(
-        ["Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "AveragePool", "BatchNormalization", "Ceil", "Celu",
-         "Clip", "Conv", "ConvTranspose", "Cos", "Cosh", "CumSum", "Dropout", "Einsum", "Elu", "Erf", "Exp", "Floor",
-         "Gemm", "GlobalAveragePool", "GlobalLpPool", "GlobalMaxPool", "GroupNormalization", "GRU", "HardSigmoid",
-         "HardSwish", "Hardmax", "ImageScaler", "InstanceNormalization", "IsInf", "LayerNormalization", "LeakyRelu",
-         "Log", "LogSoftmax", "LRN", "LSTM", "LpNormalization", "LpPool", "MatMul", "MaxPool",
-         "MeanVarianceNormalization", "ParametricSoftplus", "PRelu", "QuantizeLinear", "RandomNormal",
-         "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Reciprocal", "Resize", "RMSNormalization", "RNN",
-         "RotaryEmbedding", "Round", "ScaledTanh", "Scan", "Selu", "Sigmoid", "Sin", "Sinh", "Softmax", "Softplus",
-         "Softsign", "Sqrt", "Tan", "Tanh", "ThresholdedRelu", "Upsample"],
-        _FLOAT,
-    ),
-    **dict.fromkeys(
-        ["BlackmanWindow", "DeformConv", "GridSample", "HammingWindow", "HannWindow", "Mish", "NonMaxSuppression",
-         "NonZero", "RoiAlign"],
-        _FLOAT_NO_BF16,
-    ),
-    **dict.fromkeys(
-        ["Abs", "Add", "ArgMax", "ArgMin", "DepthToSpace", "Div", "Equal", "Greater", "GreaterOrEqual", "IsNaN",
-         "Less", "LessOrEqual", "Max", "Min", "Mod", "Mul", "Neg", "Pad", "Pow", "Range", "ReduceL1", "ReduceL2",
-         "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
-         "ReduceSumSquare", "Relu", "Scatter", "ScatterElements", "ScatterND", "Shrink", "Sign", "SpaceToDepth",
-         "Sub", "Sum", "TopK"],
-        _F_I,
-    ),
-    **dict.fromkeys(
-        ["Concat", "Expand", "EyeLike", "Flatten", "Gather", "GatherElements", "GatherND", "Identity", "If", "Loop",
-         "OneHot", "Reshape", "ReverseSequence", "Shape", "Size", "Slice", "Split", "Squeeze", "Tile", "Transpose",
-         "Trilu", "Unsqueeze", "Where"],
-        _F_I_B,
-    ),
-    **dict.fromkeys(["And", "Not", "Or", "Xor"], _BOOL_ONLY),
-    **dict.fromkeys(["Cast", "CastLike"], _F_I_B | {_U8}),
-    **dict.fromkeys(["Constant", "ConstantOfShape", "DequantizeLinear"], _ANY),
-    "Attention": _FLOAT | {_I8, TensorProto.FLOAT8E4M3FN},
-    "Gelu": _F_I | {_I8},
-    "Mean": _F_I | {TensorProto.FLOAT8E4M3FN},
-    "STFT": frozenset({_F32}),
-    "TensorScatter": _FLOAT | {_I32},
-}
+@dataclass(frozen=True)
+class OnnxMatrix:
+    """The ONNX support matrix of one TensorRT version's parser."""
 
-#: Operators the matrix marks "N".
-_UNSUPPORTED = frozenset(
-    ["AffineGrid", "Bernoulli", "BitShift", "BitwiseAnd", "BitwiseNot", "BitwiseOr", "BitwiseXor", "CenterCropPad",
-     "Col2Im", "Compress", "ConcatFromSequence", "ConvInteger", "DFT", "Det", "DynamicQuantizeLinear", "ImageDecoder",
-     "MatMulInteger", "MaxRoiPool", "MaxUnpool", "MelWeightMatrix", "Multinomial", "NegativeLogLikelihoodLoss",
-     "Optional", "OptionalGetElement", "OptionalHasElement", "QLinearConv", "QLinearMatMul", "RegexFullMatch",
-     "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength",
-     "SequenceMap", "SoftmaxCrossEntropyLoss", "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit",
-     "TfIdfVectorizer", "Unique"]
-)
+    tensorrt: str
+    opsets: tuple[int, int]
+    #: Operator → the types of its data input the parser accepts.
+    supported: Mapping[str, frozenset[int]]
+    #: Operators the matrix marks "N".
+    unsupported: frozenset[str]
+    source: str
+
+
+def _release(text: str) -> tuple[int, ...]:
+    if not re.fullmatch(r"\d+(\.\d+){0,3}([.a-z].*)?", text.strip()):
+        raise GraphoptError(f"'{text}' is not a TensorRT version (e.g. 10.3 or 11.0.0)")
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+@functools.cache
+def _load(name: str) -> OnnxMatrix:
+    data = json.loads((_MATRIX_DIR / f"{name}.json").read_text())
+    return OnnxMatrix(
+        tensorrt=name,
+        opsets=(int(data["opsets"][0]), int(data["opsets"][1])),
+        supported={op: frozenset(TensorProto.DataType.Value(t) for t in types)
+                   for op, types in data["supported"].items()},
+        unsupported=frozenset(data["unsupported"]),
+        source=str(data["source"]),
+    )
+
+
+def onnx_matrix(version: str) -> OnnxMatrix:
+    """The matrix of TensorRT ``version``'s parser: the newest shipped one not newer than it, in the same major.
+
+    Raises:
+        GraphoptError: not a version, or not 10.x or 11.x.
+    """
+    wanted = _release(version)
+    if wanted[0] not in (10, 11):
+        raise GraphoptError(f"TensorRT {version} is not 10.x or 11.x, the versions graphopt's TensorRT backend "
+                            "supports")
+    below = [name for name in MATRICES if _release(name) <= wanted and _release(name)[0] == wanted[0]]
+    return _load(below[-1])
+
 
 _RESIZE_COORDINATES = ("half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners")
 _RESIZE_MODES = ("nearest", "linear")
 _RESIZE_NEAREST = ("floor", "ceil", "round_prefer_floor", "round_prefer_ceil")
 _TOPK_MAX = 3840
-_REDUCE = frozenset(op for op in _SUPPORTED if op.startswith("Reduce"))
+_REDUCE = frozenset(["ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
+                     "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare"])
 # Operator → (input index, what it is) that must be a build-time constant when given.
 _CONSTANT_INPUTS = {
     "CumSum": (1, "axis"), "OneHot": (1, "depth"), "Dropout": (2, "is_training"),
@@ -209,24 +206,25 @@ def _node_reasons(
     constants: set[str],
     graph: onnx.GraphProto,
     local_functions: set[tuple[str, str]],
+    matrix: OnnxMatrix,
 ) -> Iterator[str]:
-    """Why the parser would refuse this node (nothing when it would not)."""
+    """Why the parser of ``matrix``'s version would refuse this node (nothing when it would not)."""
     op = node.op_type
     if (node.domain, op) in local_functions:
         return  # the parser expands model-local functions into their nodes
     if node.domain not in ("", "ai.onnx"):
         yield f"an operator of the custom domain '{node.domain}' (TensorRT needs a plugin for it)"
         return
-    if op in _UNSUPPORTED:
-        yield "not supported by TensorRT's ONNX parser"
+    if op in matrix.unsupported:
+        yield f"not supported by TensorRT {matrix.tensorrt}'s ONNX parser"
         return
-    if op not in _SUPPORTED:
-        yield "not in TensorRT's ONNX operator support matrix"
+    if op not in matrix.supported:
+        yield f"not in TensorRT {matrix.tensorrt}'s ONNX operator support matrix"
         return
-    data = _data_input(node)
+    data = _data_input(node) if op not in _TYPE_UNCHECKED else None
     info = types.get(data) if data is not None else None
-    if info is not None and info.elem_type != _F64 and info.elem_type not in _SUPPORTED[op]:
-        allowed = ", ".join(sorted(_type_name(t) for t in _SUPPORTED[op]))
+    if info is not None and info.elem_type != _F64 and info.elem_type not in matrix.supported[op]:
+        allowed = ", ".join(sorted(_type_name(t) for t in matrix.supported[op]))
         yield f"input '{data}' is {_type_name(info.elem_type)} (TensorRT's {op} takes {allowed})"
     for value in node.output:
         out = types.get(value)
@@ -236,17 +234,22 @@ def _node_reasons(
     yield from _restrictions(node, constants, graph)
 
 
-def unsupported_by_tensorrt(model: onnx.ModelProto) -> list[UnsupportedNode]:
-    """Every node of ``model``'s main graph that TensorRT's ONNX parser would refuse, in graph order.
+def unsupported_by_tensorrt(model: onnx.ModelProto, *, target: str = DEFAULT_TARGET) -> list[UnsupportedNode]:
+    """Every node of ``model``'s main graph that TensorRT ``target``'s ONNX parser would refuse, in graph order.
 
     Returns an empty list for a graph the parser accepts as far as a static
     check can tell.
+
+    Raises:
+        GraphoptError: ``target`` is not a TensorRT 10.x or 11.x version.
     """
+    matrix = onnx_matrix(target)
     findings: list[UnsupportedNode] = []
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    if opset is not None and not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
-        findings.append(UnsupportedNode(-1, "", "", f"the graph's opset {opset} is outside the {OPSET_RANGE[0]} to "
-                                                    f"{OPSET_RANGE[1]} that TensorRT's ONNX parser reads"))
+    low, high = matrix.opsets
+    if opset is not None and not low <= opset <= high:
+        findings.append(UnsupportedNode(-1, "", "", f"the graph's opset {opset} is outside the {low} to {high} that "
+                                                    f"TensorRT {matrix.tensorrt}'s ONNX parser reads"))
     graph = model.graph
     local_functions = {(f.domain, f.name) for f in model.functions}
     types = infer_tensor_info(model)
@@ -255,7 +258,7 @@ def unsupported_by_tensorrt(model: onnx.ModelProto) -> list[UnsupportedNode]:
     constants.update(node.output[0] for node in graph.node if node.op_type == "Constant" and node.output)
 
     for index, node in enumerate(graph.node):
-        reasons = list(_node_reasons(node, types, interface, constants, graph, local_functions))
+        reasons = list(_node_reasons(node, types, interface, constants, graph, local_functions, matrix))
         if reasons:
             findings.append(UnsupportedNode(index, node.name, node.op_type, "; ".join(reasons)))
     logger.debug("TensorRT support check: %d finding(s) in %d nodes", len(findings), len(graph.node))

@@ -160,6 +160,9 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--trt-timing-cache", type=click.Path(dir_okay=False, path_type=Path),
               help="TensorRT backend: timing cache file, read before and written after the build "
               "(default: ~/.cache/graphopt/tensorrt-VERSION.timing-cache, shared by every build).")
+@click.option("--trt-version", metavar="VERSION",
+              help="TensorRT backend: the TensorRT version whose ONNX parser the pre-build check holds the graph to "
+              "(default: the installed one, else 10.3, JetPack 6's).")
 @click.option("--ground-plane", is_flag=True,
               help="Insert ground_plane_slice after fuse_host_stages: each pyramid scale's network computes only "
               "the rows where a person can stand (needs --config with a complete [camera]).")
@@ -189,6 +192,7 @@ def optimize(
     trt_workspace_mb: int,
     trt_opt_level: int,
     trt_timing_cache: Path | None,
+    trt_version: str | None,
 ) -> None:
     """Optimize MODEL and write it, with a per-pass report, into OUTDIR."""
     if ground_plane and config_path is None:
@@ -206,6 +210,7 @@ def optimize(
         # TensorRT is looked for only after the passes: where it is missing, the optimized ONNX is still written.
         target: Backend = TensorRTBackend(options=TensorRTOptions(
             workspace_mb=trt_workspace_mb, optimization_level=trt_opt_level, timing_cache=trt_timing_cache,
+            target_version=trt_version,
         )) if backend == TensorRTBackend.name else get_backend(backend)
 
         name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name

@@ -1,77 +1,139 @@
-"""A recording stand-in for the ``tensorrt`` module, following TensorRT 10's documented Python API.
+"""A recording stand-in for the ``tensorrt`` module, made from the manifests of TensorRT's real Python API.
+
+``trt_api/<version>.json`` is written by ``tools/trt_manifest.py`` from
+NVIDIA's binding wheels. The stand-in takes every enum (members and values)
+from the manifest of the version it plays, and ``test_trt_api.py`` checks
+each of its classes, attribute by attribute and signature by signature,
+against the class of TensorRT it stands for (``TRT_CLASS``) in every pinned
+version; what a class only records for the tests is listed in its
+``RECORDS``.
 
 What graphopt does to it is recorded (network flags, builder configs, parsed
 bytes, timing-cache reads, inspected plans); reading ``BuilderFlag`` fails the
-test, since graphopt must set no precision flag on a strongly typed network.
+test where the version declares it, since graphopt must set no precision flag
+on a strongly typed network.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import json
-import types
+from pathlib import Path
+from typing import Any
 
 PLAN = b"serialized engine"
 CACHE = b"fake timing cache"
+MANIFESTS = Path(__file__).parent / "trt_api"
+#: The versions a manifest is committed for, oldest first.
+PINNED = ("10.0.1", "10.3.0", "10.16.1", "11.0.0", "11.4.0")
 
 
-# TensorRT 10: the flag's int is its bit index; TensorRT 11 may no longer declare STRONGLY_TYPED.
-NetworkFlag10 = enum.IntEnum("NetworkDefinitionCreationFlag", {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1})
-NetworkFlag11 = enum.IntEnum("NetworkDefinitionCreationFlag", {"PREFER_AOT_PYTHON_PLUGINS": 2})
-MemoryPoolType = enum.IntEnum("MemoryPoolType", {"WORKSPACE": 0, "DLA_MANAGED_SRAM": 1})
-ProfilingVerbosity = enum.IntEnum("ProfilingVerbosity", {"LAYER_NAMES_ONLY": 0, "NONE": 1, "DETAILED": 2})
-LayerInformationFormat = enum.IntEnum("LayerInformationFormat", {"ONELINE": 0, "JSON": 1})
-ErrorCode = enum.Enum("ErrorCode", {"INVALID_GRAPH": 5, "UNSUPPORTED_NODE": 8})  # str() as pybind11 writes it
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+
+
+@functools.cache
+def manifest(version: str) -> dict[str, Any]:
+    """The manifest of the pinned release nearest below ``version`` (the oldest or newest outside the pins)."""
+    wanted = _release(version)
+    below = [pin for pin in PINNED if _release(pin) <= wanted]
+    pin = below[-1] if below else PINNED[0]
+    return json.loads((MANIFESTS / f"{pin}.json").read_text())
+
+
+class PybindEnum(enum.IntEnum):
+    """An enum as pybind11 writes it: an int whose ``str()`` is ``Type.MEMBER``."""
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+def real_enum(version: str, name: str) -> type[PybindEnum]:
+    """The enum ``name`` (``"MemoryPoolType"``, ``"ILogger.Severity"``) with the members and values of ``version``."""
+    members = manifest(version)["enums"][name]
+    return PybindEnum(name.rsplit(".", 1)[-1], sorted(members.items(), key=lambda item: item[1]))  # type: ignore[return-value]
 
 
 class FakeLogger:
-    Severity = enum.IntEnum("Severity", {"ERROR": 1, "WARNING": 2, "INFO": 3})
-    WARNING = Severity.WARNING
+    TRT_CLASS = "Logger"
+    RECORDS = frozenset()
 
-    def __init__(self, min_severity):
+    def __init__(self, min_severity=None):
         self.min_severity = min_severity
 
 
 class FakeParserError:
-    def __init__(self, code, desc, node=-1, name="", op=""):
-        self._values = {"code": code, "desc": desc, "node": node, "node_name": name, "node_operator": op}
+    TRT_CLASS = "ParserError"
+    RECORDS = frozenset({"values"})
 
-    def __getattr__(self, method):
-        if method not in self._values:
-            raise AttributeError(method)
-        return lambda: self._values[method]
+    def __init__(self, code, desc, node=-1, name="", op=""):
+        self.values = {"code": code, "desc": desc, "node": node, "node_name": name, "node_operator": op}
+
+    def code(self):
+        return self.values["code"]
+
+    def desc(self):
+        return self.values["desc"]
+
+    def node(self):
+        return self.values["node"]
+
+    def node_name(self):
+        return self.values["node_name"]
+
+    def node_operator(self):
+        return self.values["node_operator"]
+
+
+class FakeHostMemory(bytearray):
+    """``IHostMemory``: a buffer, not bytes."""
+
+    TRT_CLASS = "IHostMemory"
+    RECORDS = frozenset()
 
 
 class FakeTimingCache:
+    TRT_CLASS = "ITimingCache"
+    RECORDS = frozenset({"data"})
+
     def __init__(self, data):
         self.data = data
 
     def serialize(self):
-        return bytearray(CACHE)  # IHostMemory: a buffer, not bytes
+        return FakeHostMemory(CACHE)
 
 
 class FakeConfig:
+    TRT_CLASS = "IBuilderConfig"
+    RECORDS = frozenset({"trt", "pool_limits", "profiles", "cache"})
+
     def __init__(self, trt):
         self.trt = trt
         self.pool_limits = {}
         self.builder_optimization_level = 3
-        self.profiling_verbosity = ProfilingVerbosity.LAYER_NAMES_ONLY
+        self.profiling_verbosity = trt.ProfilingVerbosity.LAYER_NAMES_ONLY
         self.profiles = []
         self.cache = None
 
-    def set_memory_pool_limit(self, pool, size):
-        self.pool_limits[pool] = size
+    def set_memory_pool_limit(self, pool, pool_size):
+        self.pool_limits[pool] = pool_size
 
     def add_optimization_profile(self, profile):
         self.profiles.append(profile)
         return len(self.profiles) - 1
 
-    def create_timing_cache(self, data):
-        self.trt.cache_reads.append(bytes(data))
-        return FakeTimingCache(bytes(data))
+    def create_timing_cache(self, serialized_timing_cache):
+        data = bytes(serialized_timing_cache)
+        self.trt.cache_reads.append(data)
+        if data and self.trt.cache_behaviour == "raise":
+            raise RuntimeError("Timing cache is corrupted: magic tag mismatch")
+        if data and self.trt.cache_behaviour == "none":
+            return None
+        return FakeTimingCache(data)
 
     def set_timing_cache(self, cache, ignore_mismatch):
-        accepted = not (self.trt.reject_cache and cache.data)
+        accepted = not (self.trt.cache_behaviour == "reject" and cache.data)
         if accepted:
             self.cache = cache
         return accepted
@@ -81,20 +143,34 @@ class FakeConfig:
 
 
 class FakeProfile:
+    TRT_CLASS = "IOptimizationProfile"
+    RECORDS = frozenset({"shapes"})
+
     def __init__(self):
         self.shapes = {}
 
-    def set_shape(self, name, min, opt, max):
-        self.shapes[name] = (tuple(min), tuple(opt), tuple(max))
+    def set_shape(self, input, min, opt, max):
+        self.shapes[input] = (tuple(min), tuple(opt), tuple(max))
+
+
+class FakeNetwork:
+    TRT_CLASS = "INetworkDefinition"
+    RECORDS = frozenset({"flags"})
+
+    def __init__(self, flags):
+        self.flags = flags
 
 
 class FakeBuilder:
+    TRT_CLASS = "Builder"
+    RECORDS = frozenset({"trt"})
+
     def __init__(self, trt, logger):
         self.trt = trt
 
-    def create_network(self, flags):
+    def create_network(self, flags=0):
         self.trt.network_flags.append(flags)
-        return types.SimpleNamespace(flags=flags)
+        return FakeNetwork(flags)
 
     def create_builder_config(self):
         self.trt.configs.append(FakeConfig(self.trt))
@@ -106,15 +182,18 @@ class FakeBuilder:
     def build_serialized_network(self, network, config):
         if self.trt.build_raises is not None:
             raise self.trt.build_raises
-        return None if self.trt.plan is None else bytearray(self.trt.plan)
+        return None if self.trt.plan is None else FakeHostMemory(self.trt.plan)
 
 
 class FakeOnnxParser:
+    TRT_CLASS = "OnnxParser"
+    RECORDS = frozenset({"trt"})
+
     def __init__(self, trt, network, logger):
         self.trt = trt
 
-    def parse(self, data):
-        self.trt.parsed.append(data)
+    def parse(self, model, path=None):
+        self.trt.parsed.append(model)
         return not self.trt.parser_errors
 
     @property
@@ -125,36 +204,102 @@ class FakeOnnxParser:
         return self.trt.parser_errors[index]
 
 
+class FakeInspector:
+    TRT_CLASS = "EngineInspector"
+    RECORDS = frozenset({"trt"})
+
+    def __init__(self, trt):
+        self.trt = trt
+
+    def get_engine_information(self, format):
+        assert format == self.trt.LayerInformationFormat.JSON
+        return self.trt.engine_json
+
+
+class FakeEngine:
+    TRT_CLASS = "ICudaEngine"
+    RECORDS = frozenset({"trt"})
+
+    def __init__(self, trt):
+        self.trt = trt
+
+    def create_engine_inspector(self):
+        return FakeInspector(self.trt)
+
+
+class FakeRuntime:
+    TRT_CLASS = "Runtime"
+    RECORDS = frozenset({"trt"})
+
+    def __init__(self, trt, logger):
+        self.trt = trt
+
+    def deserialize_cuda_engine(self, serialized_engine):
+        self.trt.inspected.append(serialized_engine)
+        return FakeEngine(self.trt)
+
+
+#: What the real bindings raise when TensorRT's factory returns null (no CUDA device), as the manifests record it.
+NO_DEVICE = TypeError("pybind11::init(): factory function returned nullptr")
+
+
 class FakeTensorRT:
-    """What graphopt uses of the ``tensorrt`` module, recording what is done to it."""
+    """What graphopt uses of the ``tensorrt`` module, as ``version`` declares it, recording what is done to it.
 
-    Logger = FakeLogger
-    MemoryPoolType = MemoryPoolType
-    ProfilingVerbosity = ProfilingVerbosity
-    LayerInformationFormat = LayerInformationFormat
+    Args:
+        version: the ``__version__`` it reports; its enums come from the
+            manifest of the pinned release nearest below it.
+        engine_json: what the engine inspector returns.
+    """
 
-    def __init__(self, version="10.3.0", flags=NetworkFlag10, engine_json=None):
+    RECORDS = frozenset({"plan", "build_raises", "no_device", "cache_behaviour", "parser_errors", "network_flags",
+                         "configs", "parsed", "cache_reads", "inspected", "engine_json", "manifest"})
+
+    def __init__(self, version="10.3.0", engine_json=None):
         self.__version__ = version
-        self.NetworkDefinitionCreationFlag = flags
+        self.manifest = manifest(version)
+        self.Logger = type("Logger", (FakeLogger,), {})
+        for name, member in real_enum(version, "ILogger.Severity").__members__.items():
+            setattr(self.Logger, name, member)
+        for name in ("NetworkDefinitionCreationFlag", "MemoryPoolType", "ProfilingVerbosity",
+                     "LayerInformationFormat", "ErrorCode", "TensorIOMode"):
+            setattr(self, name, real_enum(version, name))
         self.engine_json = engine_json or json.dumps({"Layers": ["/conv/Conv + /relu/Relu"], "Bindings": []})
-        self.plan, self.build_raises, self.reject_cache, self.parser_errors = PLAN, None, False, []
+        self.plan, self.build_raises, self.no_device, self.parser_errors = PLAN, None, False, []
+        #: "accept"; "reject": set_timing_cache returns False; "raise"/"none": create_timing_cache raises/returns None.
+        self.cache_behaviour = "accept"
         self.network_flags, self.configs, self.parsed, self.cache_reads, self.inspected = [], [], [], [], []
 
     @property
     def BuilderFlag(self):
+        if "BuilderFlag" not in self.manifest["module"]:
+            raise AttributeError("module 'tensorrt' has no attribute 'BuilderFlag'")
         raise AssertionError("graphopt must set no BuilderFlag: the strongly typed network decides every precision")
 
     def Builder(self, logger):
+        if self.no_device:
+            raise NO_DEVICE
         return FakeBuilder(self, logger)
 
     def OnnxParser(self, network, logger):
         return FakeOnnxParser(self, network, logger)
 
     def Runtime(self, logger):
-        engine = types.SimpleNamespace(create_engine_inspector=lambda: types.SimpleNamespace(
-            get_engine_information=self._information))
-        return types.SimpleNamespace(deserialize_cuda_engine=lambda plan: self.inspected.append(plan) or engine)
+        if self.no_device:
+            raise NO_DEVICE
+        return FakeRuntime(self, logger)
 
-    def _information(self, fmt):
-        assert fmt == LayerInformationFormat.JSON
-        return self.engine_json
+
+#: Each stand-in class and the TensorRT class it plays.
+FAKE_CLASSES = [FakeLogger, FakeParserError, FakeHostMemory, FakeTimingCache, FakeConfig, FakeProfile, FakeNetwork,
+                FakeBuilder, FakeOnnxParser, FakeInspector, FakeEngine, FakeRuntime]
+
+
+def fake_module_names(fake: FakeTensorRT) -> set[str]:
+    """The names the stand-in offers as ``tensorrt.<name>`` (what it records for the tests left out)."""
+    names = {n for n in dir(fake) if not n.startswith("_")} | {"__version__"}
+    return names - FakeTensorRT.RECORDS - {"RECORDS"}
+
+
+__all__ = ["CACHE", "FAKE_CLASSES", "NO_DEVICE", "PINNED", "PLAN", "FakeParserError", "FakeTensorRT",
+           "fake_module_names", "manifest", "real_enum"]

@@ -1,7 +1,9 @@
 """Tests of the TensorRT backend, driven through a recording stand-in for the ``tensorrt`` module.
 
-The stand-in follows TensorRT 10's documented Python API; the one test that
-needs the real TensorRT and a GPU is skipped elsewhere.
+The stand-in's enums are those of the real bindings of the version it plays
+(``trt_api/<version>.json``), and test_trt_api.py checks its classes against
+them; the one test that needs the real TensorRT and a GPU is skipped
+elsewhere.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from graphopt.backends.base import BuildOptions
 from graphopt.backends.tensorrt import (
     EngineBuildError,
     EngineLayer,
+    NoCudaDeviceError,
     ParserError,
     TensorRTArtifact,
     TensorRTBackend,
@@ -41,16 +44,11 @@ from graphopt.model_io import OutputStage
 from graphopt.verify import random_inputs, run_onnxruntime
 
 from ..conftest import make_model, tensor, value
-from .fake_tensorrt import (
-    CACHE,
-    PLAN,
-    ErrorCode,
-    FakeParserError,
-    FakeTensorRT,
-    MemoryPoolType,
-    NetworkFlag11,
-    ProfilingVerbosity,
-)
+from .fake_tensorrt import CACHE, PINNED, PLAN, FakeParserError, FakeTensorRT, real_enum
+
+ErrorCode = real_enum("10.3.0", "ErrorCode")
+MemoryPoolType = real_enum("10.3.0", "MemoryPoolType")
+ProfilingVerbosity = real_enum("10.3.0", "ProfilingVerbosity")
 
 
 def two_input_model(image=(1, 3, 8, 8)) -> onnx.ModelProto:
@@ -126,11 +124,24 @@ def test_load_tensorrt_accepts_10_and_11(monkeypatch, version):
     assert TensorRTBackend.unavailable_reason() is None
 
 
-def test_network_flags():
-    assert network_flags(FakeTensorRT("10.3.0")) == 1 << 1
-    assert network_flags(FakeTensorRT("11.0.0", flags=NetworkFlag11)) == 0
+@pytest.mark.parametrize(("version", "flags"), [("10.0.1", 2), ("10.3.0", 2), ("10.16.1.11", 2), ("11.0.0.114", 0),
+                                                ("11.4.0.106", 0)])
+def test_network_flags_of_the_real_enums(version, flags):
+    """10.x: STRONGLY_TYPED is bit 1; 11.x: bit 0, deprecated and ignored (every network strongly typed), so none."""
+    fake = FakeTensorRT(version)
+    assert network_flags(fake) == flags
+    strongly_typed = int(fake.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    assert strongly_typed == (1 if version.startswith("10.") else 0)
+    deprecated = fake.manifest["deprecated_enum_members"]["NetworkDefinitionCreationFlag"]
+    assert deprecated == (["EXPLICIT_BATCH"] if version.startswith("10.") else ["STRONGLY_TYPED"])
+    assert {int(m) for m in fake.NetworkDefinitionCreationFlag} == (
+        {0, 1, 2, 3} if version.startswith("10.16") else {0, 1} if version.startswith("10.") else {0, 1, 2})
+
+
+def test_network_flags_without_strongly_typed():
+    no_flag = types.SimpleNamespace(__version__="10.3.0", NetworkDefinitionCreationFlag=types.SimpleNamespace())
     with pytest.raises(BackendUnavailableError, match=r"TensorRT 10\.3\.0 cannot create strongly typed networks"):
-        network_flags(FakeTensorRT("10.3.0", flags=NetworkFlag11))
+        network_flags(no_flag)
 
 
 def test_build_engine_configures_the_builder(tmp_path):
@@ -160,13 +171,47 @@ def test_build_engine_configures_the_builder(tmp_path):
     assert sorted(p.name for p in cache_file.parent.iterdir()) == ["trt.timing-cache"]
 
 
-def test_rejected_timing_cache_is_no_hit(tmp_path):
+@pytest.mark.parametrize(("behaviour", "why"), [
+    ("reject", "TensorRT rejected it: written by another GPU or TensorRT build, or damaged"),
+    ("raise", "TensorRT could not read it: Timing cache is corrupted: magic tag mismatch"),
+    ("none", "TensorRT rejected it: written by another GPU or TensorRT build, or damaged"),
+])
+def test_an_unusable_timing_cache_is_moved_aside_and_rebuilt(tmp_path, behaviour, why):
     fake = FakeTensorRT()
-    fake.reject_cache = True  # e.g. written on another GPU: set_timing_cache(cache, False) returns False
+    fake.cache_behaviour = behaviour  # another GPU (set_timing_cache False), or a corrupt file (raises / None)
     cache_file = tmp_path / "trt.timing-cache"
-    cache_file.write_bytes(b"cache of another device")
-    built = build_engine(two_input_model(), TensorRTOptions(timing_cache=cache_file), trt=fake)
-    assert built.timing_cache_hit is False
+    cache_file.write_bytes(b"\x00garbage")
+    options = TensorRTOptions(timing_cache=cache_file)
+
+    first = build_engine(two_input_model(), options, trt=fake)
+
+    assert first.timing_cache_hit is False and first.plan == PLAN
+    assert first.notes == [f"the timing cache {cache_file} was not used ({why}); moved to trt.timing-cache.rejected, "
+                           "a new one is written"]
+    assert (tmp_path / "trt.timing-cache.rejected").read_bytes() == b"\x00garbage"
+    assert cache_file.read_bytes() == CACHE
+    fake.cache_behaviour = "accept"
+    second = build_engine(two_input_model(), options, trt=fake)  # the next build reads the new cache
+    assert second.timing_cache_hit is True and second.notes == []
+
+
+def test_without_a_cuda_device_tensorrt_says_so_in_one_sentence():
+    """The real bindings raise this TypeError at Builder() and Runtime() (trt_api/*.json records it)."""
+    fake = FakeTensorRT("10.3.0")
+    fake.no_device = True
+    for version in PINNED:
+        behaviour = FakeTensorRT(version).manifest["behaviour_without_libraries"]
+        assert behaviour == {"Builder(Logger(WARNING))": "TypeError: pybind11::init(): factory function returned "
+                             "nullptr", "Runtime(Logger(WARNING))": "TypeError: pybind11::init(): factory function "
+                             "returned nullptr"}
+    with pytest.raises(NoCudaDeviceError) as caught:
+        build_engine(two_input_model(), TensorRTOptions(), trt=fake)
+    assert str(caught.value) == (
+        "TensorRT 10.3.0 found no usable CUDA device (its Builder could not be created; check that the GPU and its "
+        "driver are visible, e.g. with nvidia-smi, or tegrastats on a Jetson)")
+    assert isinstance(caught.value, BackendUnavailableError) and caught.value.__cause__ is None
+    with pytest.raises(NoCudaDeviceError, match=r"its Runtime could not be created"):
+        inspect_engine(PLAN, trt=fake)
 
 
 def test_build_engine_refuses_dynamic_input():

@@ -9,7 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from graphopt.backends.tensorrt_support import OPSET_RANGE, unsupported_by_tensorrt
+from graphopt.backends.tensorrt_support import DEFAULT_TARGET, MATRICES, onnx_matrix, unsupported_by_tensorrt
+from graphopt.errors import GraphoptError
 from tests.conftest import make_model, tensor, value
 
 DETECTOR = Path(__file__).parents[2] / "examples" / "02_person_detector"
@@ -33,7 +34,7 @@ def test_a_plain_cnn_passes() -> None:
 
 def test_unsupported_operator_is_named_with_its_node() -> None:
     findings = _one(helper.make_node("Det", ["x"], ["y"], name="determinant"), [value("x", [3, 3])], [value("y", [])])
-    assert findings == ["Det node 'determinant' (node 0): not supported by TensorRT's ONNX parser"]
+    assert findings == ["Det node 'determinant' (node 0): not supported by TensorRT 10.3's ONNX parser"]
 
 
 def test_custom_domain_needs_a_plugin() -> None:
@@ -139,9 +140,59 @@ def test_uint8_only_at_the_interface_and_into_a_cast() -> None:
 
 def test_opset_outside_the_parsers_range() -> None:
     node = helper.make_node("Relu", ["x"], ["y"])
-    findings = _one(node, [value("x", [2])], [value("y", [2])], opset=OPSET_RANGE[0] - 1)
-    assert findings == [f"the graph's opset {OPSET_RANGE[0] - 1} is outside the 9 to 24 that TensorRT's ONNX parser "
-                        "reads"]
+    findings = _one(node, [value("x", [2])], [value("y", [2])], opset=8)
+    assert findings == ["the graph's opset 8 is outside the 9 to 20 that TensorRT 10.3's ONNX parser reads"]
+
+
+@pytest.mark.parametrize(("target", "accepted"), [("10.0.1", False), ("10.3.0", False), ("10.14.1", False),
+                                                  ("10.15.1", True), ("10.16.1.11", True), ("11.4.0", True)])
+def test_opset_21_is_read_from_10_15_on(target: str, accepted: bool) -> None:
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [value("x", [2])], [value("y", [2])], opset=21)
+    findings = [str(f) for f in unsupported_by_tensorrt(model, target=target)]
+    assert findings == ([] if accepted else
+                        [f"the graph's opset 21 is outside the 9 to 20 that TensorRT {onnx_matrix(target).tensorrt}'s "
+                         "ONNX parser reads"])
+
+
+def test_operators_per_version() -> None:
+    """STFT arrived in the 10.5 parser, DeformConv in 10.1, Swish in 11.0 (onnx-tensorrt's changelog, 11.0 notes)."""
+    stft = make_model(
+        [helper.make_node("STFT", ["signal", "step"], ["y"], name="stft")],
+        [value("signal", [1, 64, 1])], [value("y", [1, 61, 4, 2])], [tensor("step", np.array(1, np.int64))],
+        opset=17, check=False)
+    assert [str(f) for f in unsupported_by_tensorrt(stft, target="10.3")] == [
+        "STFT node 'stft' (node 0): not supported by TensorRT 10.3's ONNX parser"]
+    assert unsupported_by_tensorrt(stft, target="10.15") == unsupported_by_tensorrt(stft, target="11.0") == []
+    assert "DeformConv" not in onnx_matrix("10.0.1").supported and "DeformConv" in onnx_matrix("10.3.0").supported
+    assert "Swish" in onnx_matrix("11.0.0").supported and "Swish" not in onnx_matrix("10.16.1").supported
+
+
+@pytest.mark.parametrize(("version", "matrix"), [("10.0.1", "10.0"), ("10.2", "10.0"), ("10.3.0", "10.3"),
+                                                 ("10.8.0.43", "10.3"), ("10.15.1.29", "10.15"),
+                                                 ("10.16.1.11", "10.15"), ("11.0.0.114", "11.0"), ("11.4", "11.0")])
+def test_the_matrix_of_a_version_is_the_newest_not_newer(version: str, matrix: str) -> None:
+    assert onnx_matrix(version).tensorrt == matrix
+    assert DEFAULT_TARGET == "10.3" and MATRICES == ("10.0", "10.3", "10.15", "11.0")
+
+
+@pytest.mark.parametrize(("version", "message"), [
+    ("9.3.0", "TensorRT 9.3.0 is not 10.x or 11.x, the versions graphopt's TensorRT backend supports"),
+    ("12.0", "TensorRT 12.0 is not 10.x or 11.x, the versions graphopt's TensorRT backend supports"),
+    ("jetson", "'jetson' is not a TensorRT version (e.g. 10.3 or 11.0.0)"),
+])
+def test_other_versions_are_refused_in_one_sentence(version: str, message: str) -> None:
+    with pytest.raises(GraphoptError) as caught:
+        onnx_matrix(version)
+    assert str(caught.value) == message
+
+
+def test_the_matrices_are_the_documents() -> None:
+    """Spot checks against onnx-tensorrt's operators.md of each version (the JSON is written by a script)."""
+    assert [onnx_matrix(v).opsets for v in MATRICES] == [(9, 20), (9, 20), (9, 24), (9, 24)]
+    assert [len(onnx_matrix(v).supported) for v in MATRICES] == [149, 150, 158, 159]
+    assert onnx_matrix("10.3").supported["Pow"] == {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16}
+    assert TensorProto.INT32 in onnx_matrix("10.15").supported["Pow"]
+    assert "Split" in onnx_matrix("10.0").supported and TensorProto.BOOL in onnx_matrix("10.0").supported["Split"]
 
 
 def test_every_finding_is_listed_in_graph_order() -> None:
