@@ -42,13 +42,15 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
+from graphopt import blocks
 from graphopt.backends.base import LatencyStats, measure_latency, time_calls_interleaved
 from graphopt.backends.onnxruntime import create_session, run_session
+from graphopt.blocks import GraphWriter
 from graphopt.detections import FUSED_DETECTOR_OUTPUTS, Detections
 from graphopt.errors import ConfigError
-from graphopt.graph import attribute, declared_dims
+from graphopt.graph import declared_dims
 from graphopt.model_io import load_model
 from graphopt.traffic import BoundaryTraffic, HostStage
 from graphopt.verify import format_dims, graph_inputs
@@ -193,34 +195,7 @@ def network_input_shapes(model: onnx.ModelProto, spec: DetectorSpec) -> dict[str
     return {inputs[0].name: (1, 3, spec.frame_height, spec.frame_width)}
 
 
-class _GraphWriter:
-    """Nodes and initializers of the fused graph, named after the stage they belong to."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._names: set[str] = set()
-
-    def _unique(self, base: str) -> str:
-        name, n = base, 1
-        while name in self._names:
-            name, n = f"{base}_{n}", n + 1
-        self._names.add(name)
-        return name
-
-    def constant(self, stage: str, label: str, value: np.ndarray) -> str:
-        name = self._unique(f"{_SCOPE}/{stage}/{label}")
-        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(self, stage: str, op_type: str, inputs: Sequence[str], *, output: str | None = None, **attrs: Any) -> str:
-        name = self._unique(f"{_SCOPE}/{stage}/{op_type}")
-        out = output if output is not None else name
-        self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=name, **attrs))
-        return out
-
-
-def _copy_network(writer: _GraphWriter, network: onnx.GraphProto, interface: NetworkInterface, image: str,
+def _copy_network(writer: GraphWriter, network: onnx.GraphProto, interface: NetworkInterface, image: str,
                   prefix: str, replaced: Mapping[str, str]) -> str:
     """Appends the network's nodes reading ``image``, their values prefixed; returns the copy's output.
 
@@ -243,53 +218,6 @@ def _copy_network(writer: _GraphWriter, network: onnx.GraphProto, interface: Net
         copy.output.extend(renamed(name) for name in node.output)
         writer.nodes.append(copy)
     return renamed(interface.output)
-
-
-def _normalization_folded(writer: _GraphWriter, network: onnx.GraphProto, interface: NetworkInterface,
-                          spec: DetectorSpec) -> dict[str, str] | None:
-    """Folds ``(x / 255 − mean) / std`` into the Convs that read the image, if they allow it exactly.
-
-    Normalization is a per-channel affine map ``x·a + c``. The bilinear resize
-    commutes with it (its weights sum to one), and a Conv without padding
-    computes ``W * (x·a + c) + b = (W·a) * x + (b + Σ W·c)``, so the first
-    Conv can take the raw pixel values and three element-wise passes over
-    the frame disappear. Returns the initializer renames, or ``None`` when
-    some reader of the image is not such a Conv (padding would see zeros
-    where the normalized image has ``c``), and normalization stays in the graph.
-    """
-    readers = [node for node in network.node if interface.input in node.input]
-    constants = {init.name: init for init in network.initializer}
-    replaced: dict[str, str] = {}
-    scale = 1 / (255 * np.asarray(spec.std, np.float64))
-    shift = -np.asarray(spec.mean, np.float64) / np.asarray(spec.std, np.float64)
-    for node in readers:
-        pads = attribute(node, "pads", [])
-        auto_pad = attribute(node, "auto_pad", b"NOTSET")
-        group = attribute(node, "group", 1)
-        if (
-            node.op_type != "Conv"
-            or node.domain not in ("", "ai.onnx")
-            or list(node.input).index(interface.input) != 0
-            or any(pads)
-            or auto_pad not in (b"NOTSET", b"VALID")
-            or group != 1
-            or len(node.input) != 3
-            or not all(name in constants for name in node.input[1:])
-            or any(name in other.input for name in node.input[1:] for other in network.node if other not in readers)
-        ):
-            return None
-    for node in readers:
-        weight = numpy_helper.to_array(constants[node.input[1]]).astype(np.float64)
-        bias = numpy_helper.to_array(constants[node.input[2]]).astype(np.float64)
-        if weight.ndim != 4 or weight.shape[1] != 3:
-            return None
-        replaced[node.input[1]] = writer.constant(
-            "preprocess", f"{node.input[1]}.raw_pixels", (weight * scale[None, :, None, None]).astype(np.float32)
-        )
-        folded_bias = bias + np.einsum("oihw,i->o", weight, shift)
-        replaced[node.input[2]] = writer.constant("preprocess", f"{node.input[2]}.raw_pixels",
-                                                  folded_bias.astype(np.float32))
-    return replaced
 
 
 def _box_tables(spec: DetectorSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -326,7 +254,7 @@ def build_fused_model(
         volume_output: also return the stacked score volume ``(S, Gh, Gw)``
             as ``score_volume``, to check the in-graph resampling.
         fold_normalization: fold the input normalization into the first
-            Convs where that is exact (see :func:`_normalization_folded`);
+            Convs where that is exact (see :func:`graphopt.blocks.fold_normalization`);
             otherwise, or when ``False``, it runs as element-wise ops.
 
     Raises:
@@ -339,22 +267,15 @@ def build_fused_model(
     cells = scales * grid_rows * grid_cols
     if not 1 <= k <= cells:
         raise ConfigError(f"max_detections must be between 1 and the {cells} grid cells, got {k}")
-    writer = _GraphWriter()
+    writer = GraphWriter(_SCOPE)
 
     # 1. Pre-processing: NCHW float frame, normalized as the host did unless the first Convs take it.
-    # The Cast comes first: TensorRT has uint8 only at a network's inputs and outputs and into a Cast.
-    stage = "preprocess"
-    x = writer.op(stage, "Cast", [FRAME_INPUT], to=TensorProto.FLOAT)
-    x = writer.op(stage, "Transpose", [x], perm=[2, 0, 1])
-    x = writer.op(stage, "Unsqueeze", [x, writer.constant(stage, "batch_axis", np.array([0], np.int64))])
-    replaced = _normalization_folded(writer, network.graph, interface, spec) if fold_normalization else None
+    x = blocks.frame_to_tensor(writer, FRAME_INPUT)
+    replaced = (blocks.fold_normalization(writer, network.graph, interface.input, mean=spec.mean, std=spec.std)
+                if fold_normalization else None)
     if replaced is None:
         replaced = {}
-        x = writer.op(stage, "Div", [x, writer.constant(stage, "full_scale", np.array(255, np.float32))])
-        channel = (1, 3, 1, 1)
-        mean, std = (np.asarray(v, np.float32).reshape(channel) for v in (spec.mean, spec.std))
-        x = writer.op(stage, "Sub", [x, writer.constant(stage, "mean", mean)])
-        x = writer.op(stage, "Div", [x, writer.constant(stage, "std", std)])
+        x = blocks.normalize(writer, x, mean=spec.mean, std=spec.std)
 
     # 2-3. Per scale: resize, the shared network, the person map onto the grid.
     planes = []
@@ -363,9 +284,7 @@ def build_fused_model(
         height, width = resampling.frame_shape
         image = x
         if (height, width) != (spec.frame_height, spec.frame_width):
-            sizes = writer.constant(stage, "sizes", np.array([1, 3, height, width], np.int64))
-            image = writer.op(stage, "Resize", [x, "", "", sizes], mode="linear",
-                              coordinate_transformation_mode="half_pixel")
+            image = blocks.resize(writer, stage, x, (1, 3, height, width))
         scores = _copy_network(writer, network.graph, interface, image, f"{stage}/", replaced)
         person_class = writer.constant(stage, "person", np.array(PERSON_CLASS, np.int64))
         person = writer.op(stage, "Gather", [scores, person_class], axis=interface.class_axis)
@@ -381,30 +300,8 @@ def build_fused_model(
     volume = writer.op(stage, "Concat", planes, axis=0, output=VOLUME_OUTPUT if volume_output else None)
 
     # 4. NMS: separable 3D max pooling, peaks at least the threshold, top-K.
-    ks, ky, kx = spec.nms_window
-    pooled = writer.op(stage, "Reshape", [volume, writer.constant(stage, "scale_rows",
-                                                                  np.array([1, 1, scales, grid_rows * grid_cols]))])
-    if ks > 1:
-        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[ks, 1], pads=[ks // 2, 0, ks // 2, 0])
-    pooled = writer.op(stage, "Reshape", [pooled, writer.constant(stage, "planes",
-                                                                  np.array([scales, 1, grid_rows, grid_cols]))])
-    if ky > 1:
-        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[ky, 1], pads=[ky // 2, 0, ky // 2, 0])
-    if kx > 1:
-        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[1, kx], pads=[0, kx // 2, 0, kx // 2])
-    flat_shape = writer.constant(stage, "flat", np.array([cells], np.int64))
-    pooled = writer.op(stage, "Reshape", [pooled, flat_shape])
-    flat = writer.op(stage, "Reshape", [volume, flat_shape])
-    limit = writer.constant(stage, "threshold", np.array(threshold, np.float32))
-    # A cell is a peak when it equals its window's maximum (the maximum is never
-    # below the cell itself) and reaches the threshold: value >= max(pooled, t).
-    peak = writer.op(stage, "GreaterOrEqual", [flat, writer.op(stage, "Max", [pooled, limit])])
-    candidates = writer.op(stage, "Where", [peak, flat, writer.constant(stage, "not_a_peak",
-                                                                       np.array(-np.inf, np.float32))])
-    top = writer.op(stage, "TopK", [candidates, writer.constant(stage, "k", np.array([k], np.int64))],
-                    axis=-1, largest=1, sorted=1)
-    writer.nodes[-1].output.append(top + "_indices")
-    values, indices = top, top + "_indices"
+    candidates, limit = blocks.max_pool_peaks(writer, volume, spec.grid_shape, spec.nms_window, threshold, stage=stage)
+    values, indices = blocks.top_k(writer, candidates, k, stage=stage)
 
     stage = "detections"
     valid = writer.op(stage, "GreaterOrEqual", [values, limit])

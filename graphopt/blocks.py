@@ -1,0 +1,179 @@
+"""Graph building blocks that every fused detector needs, written once and given settings by a workload.
+
+A workload's host-stage fusion (``fuse_host_stages``) writes one static
+graph: a uint8 camera frame in, detections out. The pieces that do not
+depend on the detector family live here, each a function that appends nodes
+to a :class:`GraphWriter` and returns the name of its result:
+
+* :func:`frame_to_tensor` and :func:`normalize` — the uint8 ``H×W×3`` frame
+  as a float ``1×3×H×W`` tensor, normalized ``(x / 255 − mean) / std``
+  unless the network's first Convs take raw pixels (:func:`fold_normalization`);
+* :func:`resize` — a bilinear ``Resize`` of the kind TensorRT's parser takes;
+* :func:`max_pool_peaks` and :func:`top_k` — static non-maximum suppression
+  by separable max-pooling over a score volume, a threshold, and a
+  fixed-size ``TopK`` (no NonZero, NonMaxSuppression or Loop);
+
+the log-odds score head is the ``nms_on_logits`` pass
+(:mod:`graphopt.passes.nms_logits`), and the camera geometry is
+:mod:`graphopt.camera`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .graph import attribute
+
+__all__ = ["GraphWriter", "fold_normalization", "frame_to_tensor", "max_pool_peaks", "normalize", "resize", "top_k"]
+
+
+class GraphWriter:
+    """Nodes and initializers of a graph being written, named ``SCOPE/stage/label`` and unique."""
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._names: set[str] = set()
+
+    def _unique(self, base: str) -> str:
+        name, n = base, 1
+        while name in self._names:
+            name, n = f"{base}_{n}", n + 1
+        self._names.add(name)
+        return name
+
+    def constant(self, stage: str, label: str, value: np.ndarray) -> str:
+        """An initializer holding ``value``; returns its name."""
+        name = self._unique(f"{self.scope}/{stage}/{label}")
+        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(self, stage: str, op_type: str, inputs: Sequence[str], *, output: str | None = None, **attrs: Any) -> str:
+        """A node of ``op_type`` reading ``inputs``; returns its (first) output's name."""
+        name = self._unique(f"{self.scope}/{stage}/{op_type}")
+        out = output if output is not None else name
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=name, **attrs))
+        return out
+
+
+def frame_to_tensor(writer: GraphWriter, frame: str, *, stage: str = "preprocess") -> str:
+    """The uint8 ``H×W×3`` ``frame`` as float ``1×3×H×W`` (not normalized: see :func:`normalize`).
+
+    The Cast comes first: TensorRT has uint8 only at a network's inputs and
+    outputs and into a Cast.
+    """
+    x = writer.op(stage, "Cast", [frame], to=TensorProto.FLOAT)
+    x = writer.op(stage, "Transpose", [x], perm=[2, 0, 1])
+    return writer.op(stage, "Unsqueeze", [x, writer.constant(stage, "batch_axis", np.array([0], np.int64))])
+
+
+def normalize(writer: GraphWriter, x: str, *, mean: Sequence[float], std: Sequence[float],
+              stage: str = "preprocess") -> str:
+    """``(x / 255 − mean) / std`` per channel of a ``1×3×H×W`` tensor of pixel values."""
+    x = writer.op(stage, "Div", [x, writer.constant(stage, "full_scale", np.array(255, np.float32))])
+    channel = (1, 3, 1, 1)
+    mean_value, std_value = (np.asarray(v, np.float32).reshape(channel) for v in (mean, std))
+    x = writer.op(stage, "Sub", [x, writer.constant(stage, "mean", mean_value)])
+    return writer.op(stage, "Div", [x, writer.constant(stage, "std", std_value)])
+
+
+def _takes_raw_pixels(node: onnx.NodeProto, image: str, network: onnx.GraphProto, readers: Sequence[onnx.NodeProto],
+                      constants: Mapping[str, onnx.TensorProto]) -> bool:
+    """Whether ``node`` is an unpadded, ungrouped Conv on ``image`` with constant weights nobody else reads."""
+    return (
+        node.op_type == "Conv"
+        and node.domain in ("", "ai.onnx")
+        and list(node.input).index(image) == 0
+        and not any(attribute(node, "pads", []))
+        and attribute(node, "auto_pad", b"NOTSET") in (b"NOTSET", b"VALID")
+        and attribute(node, "group", 1) == 1
+        and len(node.input) == 3
+        and all(name in constants for name in node.input[1:])
+        and not any(name in other.input for name in node.input[1:] for other in network.node if other not in readers)
+    )
+
+
+def fold_normalization(writer: GraphWriter, network: onnx.GraphProto, image: str, *, mean: Sequence[float],
+                       std: Sequence[float], stage: str = "preprocess") -> dict[str, str] | None:
+    """Folds ``(x / 255 − mean) / std`` into the Convs that read ``image``, if they allow it exactly.
+
+    Normalization is a per-channel affine map ``x·a + c``. A bilinear resize
+    commutes with it (its weights sum to one), and a Conv without padding
+    computes ``W * (x·a + c) + b = (W·a) * x + (b + Σ W·c)``, so the first
+    Conv can take the raw pixel values and three element-wise passes over
+    the frame disappear. Returns the initializer renames (the folded weights
+    and biases are new constants of ``writer``), or ``None`` when some reader
+    of the image is not such a Conv (padding would see zeros where the
+    normalized image has ``c``), and normalization stays in the graph.
+    """
+    readers = [node for node in network.node if image in node.input]
+    constants = {init.name: init for init in network.initializer}
+    if not all(_takes_raw_pixels(node, image, network, readers, constants) for node in readers):
+        return None
+    scale = 1 / (255 * np.asarray(std, np.float64))
+    shift = -np.asarray(mean, np.float64) / np.asarray(std, np.float64)
+    replaced: dict[str, str] = {}
+    for node in readers:
+        weight = numpy_helper.to_array(constants[node.input[1]]).astype(np.float64)
+        bias = numpy_helper.to_array(constants[node.input[2]]).astype(np.float64)
+        if weight.ndim != 4 or weight.shape[1] != 3:
+            return None
+        replaced[node.input[1]] = writer.constant(
+            stage, f"{node.input[1]}.raw_pixels", (weight * scale[None, :, None, None]).astype(np.float32)
+        )
+        folded_bias = bias + np.einsum("oihw,i->o", weight, shift)
+        replaced[node.input[2]] = writer.constant(stage, f"{node.input[2]}.raw_pixels", folded_bias.astype(np.float32))
+    return replaced
+
+
+def resize(writer: GraphWriter, stage: str, x: str, sizes: Sequence[int]) -> str:
+    """``x`` resized to ``sizes`` (all axes) by bilinear interpolation with half-pixel centres, no antialiasing."""
+    target = writer.constant(stage, "sizes", np.array(list(sizes), np.int64))
+    return writer.op(stage, "Resize", [x, "", "", target], mode="linear", coordinate_transformation_mode="half_pixel")
+
+
+def max_pool_peaks(writer: GraphWriter, volume: str, shape: tuple[int, int, int], window: tuple[int, int, int],
+                   threshold: float, *, stage: str = "nms") -> tuple[str, str]:
+    """Static non-maximum suppression on a ``(S, H, W)`` score volume by separable max-pooling.
+
+    A cell is a peak when it equals its ``window``'s maximum (the maximum is
+    never below the cell itself) and reaches ``threshold``:
+    ``value ≥ max(pooled, threshold)``.
+
+    Returns:
+        The flattened volume ``(S·H·W,)`` with every cell that is not a peak
+        set to −inf (what :func:`top_k` picks from), and the name of the
+        threshold's scalar constant (for the detections that follow).
+    """
+    scales, rows, cols = shape
+    ks, ky, kx = window
+    pooled = writer.op(stage, "Reshape", [volume, writer.constant(stage, "scale_rows",
+                                                                  np.array([1, 1, scales, rows * cols]))])
+    if ks > 1:
+        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[ks, 1], pads=[ks // 2, 0, ks // 2, 0])
+    pooled = writer.op(stage, "Reshape", [pooled, writer.constant(stage, "planes", np.array([scales, 1, rows, cols]))])
+    if ky > 1:
+        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[ky, 1], pads=[ky // 2, 0, ky // 2, 0])
+    if kx > 1:
+        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[1, kx], pads=[0, kx // 2, 0, kx // 2])
+    flat_shape = writer.constant(stage, "flat", np.array([scales * rows * cols], np.int64))
+    pooled = writer.op(stage, "Reshape", [pooled, flat_shape])
+    flat = writer.op(stage, "Reshape", [volume, flat_shape])
+    limit = writer.constant(stage, "threshold", np.array(threshold, np.float32))
+    peak = writer.op(stage, "GreaterOrEqual", [flat, writer.op(stage, "Max", [pooled, limit])])
+    not_a_peak = writer.constant(stage, "not_a_peak", np.array(-np.inf, np.float32))
+    return writer.op(stage, "Where", [peak, flat, not_a_peak]), limit
+
+
+def top_k(writer: GraphWriter, candidates: str, k: int, *, stage: str = "nms") -> tuple[str, str]:
+    """The ``k`` largest of a 1-D ``candidates``, sorted, and their indices (a fixed-size ``TopK``)."""
+    top = writer.op(stage, "TopK", [candidates, writer.constant(stage, "k", np.array([k], np.int64))],
+                    axis=-1, largest=1, sorted=1)
+    writer.nodes[-1].output.append(top + "_indices")
+    return top, top + "_indices"
