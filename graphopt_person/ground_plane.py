@@ -41,6 +41,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from graphopt.camera import feasible_rows
 from graphopt.errors import ConfigError
 
 from .grid import resample_matrix
@@ -60,8 +61,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MARGIN_ROWS = 3
 
 # Floor distances sampled per body height, and body heights sampled over the range.
-_DISTANCE_SAMPLES = 2048
-_HEIGHT_SAMPLES = 33
 
 
 @dataclass(frozen=True)
@@ -150,65 +149,6 @@ def scale_height_ranges(spec: DetectorSpec) -> tuple[tuple[float, float], ...]:
     return tuple(itertools.pairwise(bounds))
 
 
-def _rows_at(camera: CameraSpec, distance: np.ndarray, height_m: float) -> np.ndarray:
-    """Image rows of the points ``height_m`` above the floor ``distance`` metres ahead (NaN behind the camera)."""
-    points = np.zeros((*distance.shape, 3))
-    points[..., 1] = distance
-    points[..., 2] = height_m
-    return camera.project(points)[..., 1]
-
-
-def _person_rows(camera: CameraSpec, body_m: float, distances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Foot rows and box heights of a person ``body_m`` tall at each floor distance."""
-    foot = _rows_at(camera, distances, 0.0)
-    head = _rows_at(camera, distances, body_m)
-    return foot, foot - head
-
-
-def _feasible_rows(camera: CameraSpec, low_px: float, high_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Foot rows and box-centre rows of every sampled person whose box height is in ``[low_px, high_px]``.
-
-    Distances are sampled geometrically per body height; where a sample
-    enters or leaves the height range, the crossing is found by bisection so
-    that the extreme rows are exact, not one sample short.
-    """
-    fy = camera.focal_px[1]
-    short, tall = camera.person_height_m
-    bodies = np.linspace(short, tall, _HEIGHT_SAMPLES) if tall > short else np.array([short])
-    near = max(min(fy * short / high_px / 8, 0.05), 1e-3)
-    far = fy * tall / low_px * 8
-    distances = np.geomspace(near, far, _DISTANCE_SAMPLES)
-    feet: list[np.ndarray] = []
-    centres: list[np.ndarray] = []
-    for body in bodies:
-        foot, height = _person_rows(camera, float(body), distances)
-        inside = np.isfinite(height) & (height >= low_px) & (height <= high_px)
-        crossings = []
-        for i in np.flatnonzero(inside[1:] != inside[:-1]):
-            a, b = distances[i], distances[i + 1]
-            if not (np.isfinite(height[i]) and np.isfinite(height[i + 1])):
-                continue
-            target = low_px if min(height[i], height[i + 1]) < low_px <= max(height[i], height[i + 1]) else high_px
-            sign = (height[i] - target) > 0
-            for _ in range(60):
-                mid = (a + b) / 2
-                h = _person_rows(camera, float(body), np.array([mid]))[1][0]
-                if (h - target > 0) == sign:
-                    a = mid
-                else:
-                    b = mid
-            crossings.append((a + b) / 2)
-        chosen = np.concatenate([distances[inside], np.asarray(crossings)])
-        if chosen.size == 0:
-            continue
-        foot, height = _person_rows(camera, float(body), chosen)
-        feet.append(foot)
-        centres.append(foot - height / 2)
-    if not feet:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(feet), np.concatenate(centres)
-
-
 def _exact_grid_rows(spec: DetectorSpec, scale: float, first: int, last: int) -> tuple[int, int] | None:
     """Grid rows whose interpolation taps all lie in score-map rows ``first..last``."""
     weights, valid = resample_matrix(spec, scale, "y")
@@ -260,7 +200,7 @@ def ground_plane_bands(config: DetectorConfig, *, margin_rows: int = DEFAULT_MAR
     for index, (scale, (low, high)) in enumerate(zip(spec.scales, scale_height_ranges(spec), strict=True)):
         map_height = spec.score_map_shape(scale)[0]
         input_height = spec.scaled_frame_shape(scale)[0]
-        feet, centres = _feasible_rows(camera, low, high)
+        feet, centres = feasible_rows(camera, camera.person_height_m, low, high)
         foot_rows = centre_rows = map_rows = input_rows = grid_rows = None
         if centres.size:
             foot_rows = (float(feet.min()), float(feet.max()))

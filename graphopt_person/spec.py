@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
+from graphopt.camera import PinholeCamera
 from graphopt.errors import ConfigError
 from graphopt.workloads import read_toml
 
@@ -135,74 +136,17 @@ class DetectorSpec:
 
 
 @dataclass(frozen=True)
-class CameraSpec:
-    """A calibrated pinhole camera above a flat floor, and the people on it."""
+class CameraSpec(PinholeCamera):
+    """A calibrated pinhole camera above a flat floor (:class:`graphopt.camera.PinholeCamera`), and the people on it."""
 
-    height_m: float = 1.0
-    tilt_deg: float = 5.0
-    focal_px: tuple[float, float] = (525.0, 525.0)
-    principal_point: tuple[float, float] = (320.0, 240.0)
     person_height_m: tuple[float, float] = (1.5, 1.95)
 
     def __post_init__(self) -> None:
         _validate_camera(self)
 
-    def _axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The camera's right, down and forward axes in world coordinates."""
-        tilt = math.radians(self.tilt_deg)
-        right = np.array([1.0, 0.0, 0.0])
-        down = np.array([0.0, -math.sin(tilt), -math.cos(tilt)])
-        forward = np.array([0.0, math.cos(tilt), -math.sin(tilt)])
-        return right, down, forward
-
-    def to_camera(self, points: np.ndarray) -> np.ndarray:
-        """World points ``(..., 3)`` in camera coordinates (x right, y down, z forward)."""
-        right, down, forward = self._axes()
-        offset = np.asarray(points, dtype=np.float64) - np.array([0.0, 0.0, self.height_m])
-        return np.stack([offset @ right, offset @ down, offset @ forward], axis=-1)
-
-    def project(self, points: np.ndarray) -> np.ndarray:
-        """World points ``(..., 3)`` to pixel coordinates ``(..., 2)`` as ``(u, v)``.
-
-        Points behind the camera give non-finite coordinates.
-        """
-        cam = self.to_camera(points)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            depth = np.where(cam[..., 2] > 1e-9, cam[..., 2], np.nan)
-            u = self.focal_px[0] * cam[..., 0] / depth + self.principal_point[0]
-            v = self.focal_px[1] * cam[..., 1] / depth + self.principal_point[1]
-        return np.stack([u, v], axis=-1)
-
-    def pixel_rays(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """World directions ``(..., 3)`` of the rays through pixel coordinates ``(u, v)``."""
-        right, down, forward = self._axes()
-        xn = (np.asarray(u, dtype=np.float64) - self.principal_point[0]) / self.focal_px[0]
-        yn = (np.asarray(v, dtype=np.float64) - self.principal_point[1]) / self.focal_px[1]
-        return xn[..., None] * right + yn[..., None] * down + forward
-
-    def ground_point(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Where the rays through ``(u, v)`` meet the floor, ``(..., 3)``; NaN above the horizon."""
-        rays = self.pixel_rays(u, v)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(rays[..., 2] < -1e-9, self.height_m / -rays[..., 2], np.nan)
-        origin = np.array([0.0, 0.0, self.height_m])
-        return origin + t[..., None] * rays
-
-    def horizon_v(self) -> float:
-        """Image row of the horizon (where the floor meets infinity)."""
-        return self.principal_point[1] - self.focal_px[1] * math.tan(math.radians(self.tilt_deg))
-
     def person_box(self, x_m: float, y_m: float, height_m: float, aspect: float) -> tuple[float, float, float, float]:
-        """The standardized box ``(x0, y0, x1, y1)`` of a person standing at floor point ``(x_m, y_m)``.
-
-        The box spans the projected head top to the projected foot point; its
-        width is ``aspect`` times its height, centred on the person's axis.
-        """
-        (u_foot, v_foot), (u_head, v_head) = self.project(np.array([[x_m, y_m, 0.0], [x_m, y_m, height_m]]))
-        box_height = v_foot - v_head
-        centre = (u_foot + u_head) / 2
-        half_width = aspect * box_height / 2
-        return (float(centre - half_width), float(v_head), float(centre + half_width), float(v_foot))
+        """The standardized box ``(x0, y0, x1, y1)`` of a person standing at floor point ``(x_m, y_m)``."""
+        return self.object_box(x_m, y_m, height_m, aspect)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""The core's graph building blocks, each run in onnxruntime against NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from graphopt.blocks import GraphWriter, fold_normalization, frame_to_tensor, max_pool_peaks, normalize, resize, top_k
+from graphopt.verify import run_onnxruntime
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _model(writer: GraphWriter, inputs: list[onnx.ValueInfoProto], outputs: list[str],
+           extra: list[onnx.TensorProto] = ()) -> onnx.ModelProto:  # type: ignore[assignment]
+    graph = helper.make_graph(writer.nodes, "blocks", inputs, [helper.make_value_info(n, onnx.TypeProto()) for n in
+                                                               outputs], [*writer.initializers, *extra])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_names_are_scoped_and_unique() -> None:
+    writer = GraphWriter("fused")
+    assert writer.constant("pre", "a", np.zeros(1)) == "fused/pre/a"
+    assert writer.constant("pre", "a", np.zeros(1)) == "fused/pre/a_1"
+    assert writer.op("pre", "Relu", ["x"]) == "fused/pre/Relu" and writer.op("pre", "Relu", ["x"]) == "fused/pre/Relu_1"
+    assert writer.op("pre", "Relu", ["x"], output="y") == "y"
+
+
+def test_frame_to_tensor_and_normalize_match_numpy() -> None:
+    writer = GraphWriter("t")
+    out = normalize(writer, frame_to_tensor(writer, "frame"), mean=MEAN, std=STD)
+    model = _model(writer, [helper.make_tensor_value_info("frame", TensorProto.UINT8, [6, 5, 3])], [out])
+    frame = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    got = run_onnxruntime(model, {"frame": frame})[out]
+    expected = ((frame / 255.0 - np.array(MEAN)) / np.array(STD)).transpose(2, 0, 1)[None]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def _conv_network(pads: tuple[int, int, int, int]) -> onnx.GraphProto:
+    rng = np.random.default_rng(1)
+    weight = onnx.numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    bias = onnx.numpy_helper.from_array(rng.normal(size=(4,)).astype(np.float32), "b")
+    conv = helper.make_node("Conv", ["image", "w", "b"], ["y"], pads=list(pads))
+    return helper.make_graph([conv], "net", [helper.make_tensor_value_info("image", TensorProto.FLOAT, None)],
+                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weight, bias])
+
+
+def test_normalization_folds_into_an_unpadded_conv_exactly_and_not_into_a_padded_one() -> None:
+    assert fold_normalization(GraphWriter("t"), _conv_network((1, 1, 1, 1)), "image", mean=MEAN, std=STD) is None
+    network = _conv_network((0, 0, 0, 0))
+    frame = np.random.default_rng(2).integers(0, 256, (8, 7, 3), dtype=np.uint8)
+    results = []
+    for fold in (False, True):
+        writer = GraphWriter("t")
+        x = frame_to_tensor(writer, "frame")
+        replaced = fold_normalization(writer, network, "image", mean=MEAN, std=STD) if fold else None
+        if replaced is None:
+            replaced = {}
+            x = normalize(writer, x, mean=MEAN, std=STD)
+        conv = helper.make_node("Conv", [x, replaced.get("w", "w"), replaced.get("b", "b")], ["y"])
+        writer.nodes.append(conv)
+        kept = [init for init in network.initializer if init.name not in replaced]
+        model = _model(writer, [helper.make_tensor_value_info("frame", TensorProto.UINT8, [8, 7, 3])], ["y"], kept)
+        results.append(run_onnxruntime(model, {"frame": frame})["y"])
+        assert (len(writer.nodes) == 4) == fold  # Cast, Transpose, Unsqueeze, Conv: the three element-wise ops gone
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-4, atol=1e-4)
+
+
+def test_resize_is_bilinear_with_half_pixel_centres() -> None:
+    writer = GraphWriter("t")
+    out = resize(writer, "s", "x", (1, 1, 2, 2))
+    model = _model(writer, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])], [out])
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    np.testing.assert_allclose(run_onnxruntime(model, {"x": x})[out], [[[[2.5, 4.5], [10.5, 12.5]]]])
+
+
+@pytest.mark.parametrize("window", [(1, 3, 3), (3, 5, 3), (3, 1, 1)])
+def test_max_pool_peaks_and_top_k_match_a_numpy_reference(window: tuple[int, int, int]) -> None:
+    shape = (3, 9, 11)
+    writer = GraphWriter("t")
+    candidates, _ = max_pool_peaks(writer, "volume", shape, window, 0.5)
+    values, indices = top_k(writer, candidates, 6)
+    model = _model(writer, [helper.make_tensor_value_info("volume", TensorProto.FLOAT, list(shape))],
+                   [values, indices])
+    volume = np.random.default_rng(3).random(shape, dtype=np.float32)
+    got = run_onnxruntime(model, {"volume": volume})
+    padded = np.pad(volume, [(k // 2, k // 2) for k in window], constant_values=-np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
+    peaks = (volume >= windows.max(axis=(-3, -2, -1))) & (volume >= 0.5)
+    flat = np.where(peaks, volume, -np.inf).ravel()
+    order = np.argsort(-flat, kind="stable")[:6]
+    np.testing.assert_array_equal(got[values], flat[order])
+    assert set(got[indices][np.isfinite(got[values])]) == set(order[np.isfinite(flat[order])])
