@@ -56,7 +56,7 @@ from graphopt.traffic import BoundaryTraffic, HostStage
 from graphopt.verify import format_dims, graph_inputs
 
 from .grid import grid_boxes
-from .naive import check_frame, inferred_output_dims, scale_resamplings
+from .naive import ScaleResampling, check_frame, inferred_output_dims, scale_resamplings
 from .spec import DetectorConfig, DetectorSpec
 
 __all__ = [
@@ -276,33 +276,45 @@ def build_fused_model(
     if replaced is None:
         replaced = {}
         x = blocks.normalize(writer, x, mean=spec.mean, std=spec.std)
-
     # 2-3. Per scale: resize, the shared network, the person map onto the grid.
-    planes = []
-    for number, resampling in enumerate(scale_resamplings(spec)):
-        stage = f"scale{number}"
-        height, width = resampling.frame_shape
-        image = x
-        if (height, width) != (spec.frame_height, spec.frame_width):
-            image = blocks.resize(writer, stage, x, (1, 3, height, width))
-        scores = _copy_network(writer, network.graph, interface, image, f"{stage}/", replaced)
-        person_class = writer.constant(stage, "person", np.array(PERSON_CLASS, np.int64))
-        person = writer.op(stage, "Gather", [scores, person_class], axis=interface.class_axis)
-        # Rows of cells the scale does not reach are zero, so those cells are exactly 0 as on the host.
-        rows_reached = np.any(resampling.valid, axis=1).reshape(-1, 1)
-        cols_reached = np.any(resampling.valid, axis=0).reshape(-1, 1)
-        weights_y = np.where(rows_reached, resampling.weights_y, 0).astype(np.float32)
-        weights_x = np.where(cols_reached, resampling.weights_x, 0).astype(np.float32)
-        plane = writer.op(stage, "MatMul", [writer.constant(stage, "resample_y", weights_y), person])
-        plane = writer.op(stage, "MatMul", [plane, writer.constant(stage, "resample_x", weights_x.T.copy())])
-        planes.append(plane)
+    planes = [_scale_plane(writer, network.graph, interface, spec, x, number, resampling, replaced)
+              for number, resampling in enumerate(scale_resamplings(spec))]
     stage = "nms"
     volume = writer.op(stage, "Concat", planes, axis=0, output=VOLUME_OUTPUT if volume_output else None)
-
     # 4. NMS: separable 3D max pooling, peaks at least the threshold, top-K.
     candidates, limit = blocks.max_pool_peaks(writer, volume, spec.grid_shape, spec.nms_window, threshold, stage=stage)
     values, indices = blocks.top_k(writer, candidates, k, stage=stage)
+    # 5. Detections: scores, boxes and cells of the K rows, zero where no detection.
+    _detections(writer, spec, values, indices, limit)
+    model = _fused_model(writer, network, spec, k, volume_output, replaced)
+    logger.debug("fused %d scales around %d network nodes: %d nodes", scales, len(network.graph.node),
+                 len(model.graph.node))
+    return model
 
+
+def _scale_plane(writer: GraphWriter, network: onnx.GraphProto, interface: NetworkInterface, spec: DetectorSpec,
+                 x: str, number: int, resampling: ScaleResampling, replaced: Mapping[str, str]) -> str:
+    """One pyramid scale: the frame resized, the network on it, its person map resampled onto the common grid."""
+    stage = f"scale{number}"
+    height, width = resampling.frame_shape
+    image = x
+    if (height, width) != (spec.frame_height, spec.frame_width):
+        image = blocks.resize(writer, stage, x, (1, 3, height, width))
+    scores = _copy_network(writer, network, interface, image, f"{stage}/", replaced)
+    person_class = writer.constant(stage, "person", np.array(PERSON_CLASS, np.int64))
+    person = writer.op(stage, "Gather", [scores, person_class], axis=interface.class_axis)
+    # Rows of cells the scale does not reach are zero, so those cells are exactly 0 as on the host.
+    rows_reached = np.any(resampling.valid, axis=1).reshape(-1, 1)
+    cols_reached = np.any(resampling.valid, axis=0).reshape(-1, 1)
+    weights_y = np.where(rows_reached, resampling.weights_y, 0).astype(np.float32)
+    weights_x = np.where(cols_reached, resampling.weights_x, 0).astype(np.float32)
+    plane = writer.op(stage, "MatMul", [writer.constant(stage, "resample_y", weights_y), person])
+    return writer.op(stage, "MatMul", [plane, writer.constant(stage, "resample_x", weights_x.T.copy())])
+
+
+def _detections(writer: GraphWriter, spec: DetectorSpec, values: str, indices: str, limit: str) -> None:
+    """The ``scores``, ``boxes``, ``cells`` and ``num_detections`` outputs from the top-K values and flat indices."""
+    _, grid_rows, grid_cols = spec.grid_shape
     stage = "detections"
     valid = writer.op(stage, "GreaterOrEqual", [values, limit])
     zero = writer.constant(stage, "zero", np.array(0, np.float32))
@@ -333,6 +345,10 @@ def build_fused_model(
     count = writer.op(stage, "ReduceSum", [writer.op(stage, "Cast", [valid], to=TensorProto.FLOAT)], keepdims=0)
     writer.op(stage, "Cast", [count], to=TensorProto.INT32, output="num_detections")
 
+
+def _fused_model(writer: GraphWriter, network: onnx.ModelProto, spec: DetectorSpec, k: int, volume_output: bool,
+                 replaced: Mapping[str, str]) -> onnx.ModelProto:
+    """The model of the written graph: the frame in, the detections out, the network's metadata kept."""
     frame = helper.make_tensor_value_info(FRAME_INPUT, TensorProto.UINT8, [spec.frame_height, spec.frame_width, 3])
     outputs = [
         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [k]),
@@ -354,8 +370,6 @@ def build_fused_model(
     model.doc_string = network.doc_string
     model.functions.extend(network.functions)
     model.metadata_props.extend(network.metadata_props)
-    logger.debug("fused %d scales around %d network nodes: %d nodes", scales, len(network.graph.node),
-                 len(model.graph.node))
     return model
 
 
