@@ -243,6 +243,44 @@ class _Exporter:
         return self.add("Constant", [], scope, value=numpy_helper.from_array(value))
 
 
+def _export_layer(ex: _Exporter, layer: Layer, x: str, initializers: list[onnx.TensorProto]) -> str:
+    """One layer as a framework exporter writes it: Conv, then BatchNormalization, Relu, MaxPool, Dropout."""
+    scope = f"/{layer.name}"
+    weight = f"{layer.name}.weight"
+    if weight == _IDENTITY_WEIGHT:
+        weight = ex.add("Identity", [weight], output=f"onnx::Conv_{layer.name}_weight")
+    x = ex.add("Conv", [x, weight, f"{layer.name}.bias"], scope, dilations=[1, 1], group=1,
+               kernel_shape=list(layer.kernel), pads=[0, 0, 0, 0], strides=[1, 1])
+    if layer.batch_norm:
+        bn = layer.bn_name
+        x = ex.add("BatchNormalization", [x, f"{bn}.weight", f"{bn}.bias", f"{bn}.running_mean", f"{bn}.running_var"],
+                   f"/{bn}", epsilon=BN_EPSILON, momentum=0.9)
+    if layer.relu:
+        x = ex.add("Relu", [x])  # functional calls: /Relu, /Relu_1, ...
+    if layer.max_pool:
+        x = ex.add("MaxPool", [x], ceil_mode=0, kernel_shape=[2, 2], pads=[0, 0, 0, 0], strides=[2, 2])
+    if layer.dropout:
+        ratio = "onnx::Dropout_ratio"
+        initializers.append(numpy_helper.from_array(np.array(DROPOUT_RATIO, dtype=np.float32), ratio))
+        training = ex.constant(np.array(False), "/dropout")
+        x = ex.add("Dropout", [x, ratio, training], "/dropout")
+    return x
+
+
+def _export_softmax_head(ex: _Exporter, x: str) -> None:
+    """The two-class softmax over NHWC scores, reshaped as a traced ``x.reshape(-1, x.shape[-1])`` leaves it."""
+    nhwc = ex.add("Transpose", [x], perm=[0, 2, 3, 1])
+    # x.reshape(-1, x.shape[-1]) as traced: the last dimension read at run time.
+    shape = ex.add("Shape", [nhwc])
+    last = ex.add("Gather", [shape, ex.constant(np.array(3, dtype=np.int64))], axis=0)
+    last = ex.add("Unsqueeze", [last, ex.constant(np.array([0], dtype=np.int64))])
+    flat_shape = ex.add("Concat", [ex.constant(np.array([-1], dtype=np.int64)), last], axis=0)
+    flat = ex.add("Reshape", [nhwc, flat_shape])
+    probs = ex.add("Softmax", [flat], axis=-1)
+    probs = ex.add("Reshape", [probs, ex.add("Shape", [nhwc])])
+    ex.add("Identity", [probs], output="probabilities")
+
+
 def build_naive_model(
     weights: Mapping[str, np.ndarray], *, output: str = "probabilities", opset: int = 17
 ) -> onnx.ModelProto:
@@ -272,66 +310,16 @@ def build_naive_model(
     params = check_weights(weights)
     initializers = [numpy_helper.from_array(array, name) for name, array in params.items()]
     ex = _Exporter()
-
     x = ex.add("Identity", ["image"])
     for layer in LAYERS:
-        scope = f"/{layer.name}"
-        weight = f"{layer.name}.weight"
-        if weight == _IDENTITY_WEIGHT:
-            weight = ex.add("Identity", [weight], output=f"onnx::Conv_{layer.name}_weight")
-        x = ex.add(
-            "Conv",
-            [x, weight, f"{layer.name}.bias"],
-            scope,
-            dilations=[1, 1],
-            group=1,
-            kernel_shape=list(layer.kernel),
-            pads=[0, 0, 0, 0],
-            strides=[1, 1],
-        )
-        if layer.batch_norm:
-            bn = layer.bn_name
-            x = ex.add(
-                "BatchNormalization",
-                [x, f"{bn}.weight", f"{bn}.bias", f"{bn}.running_mean", f"{bn}.running_var"],
-                f"/{bn}",
-                epsilon=BN_EPSILON,
-                momentum=0.9,
-            )
-        if layer.relu:
-            x = ex.add("Relu", [x])  # functional calls: /Relu, /Relu_1, ...
-        if layer.max_pool:
-            x = ex.add(
-                "MaxPool",
-                [x],
-                ceil_mode=0,
-                kernel_shape=[2, 2],
-                pads=[0, 0, 0, 0],
-                strides=[2, 2],
-            )
-        if layer.dropout:
-            ratio = "onnx::Dropout_ratio"
-            initializers.append(numpy_helper.from_array(np.array(DROPOUT_RATIO, dtype=np.float32), ratio))
-            training = ex.constant(np.array(False), "/dropout")
-            x = ex.add("Dropout", [x, ratio, training], "/dropout")
-
+        x = _export_layer(ex, layer, x, initializers)
     if output == "logits":
         # Rename fc2's output to the graph output.
         ex.nodes[-1].output[0] = "logits"
         result = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2, "rows", "cols"])
     else:
-        nhwc = ex.add("Transpose", [x], perm=[0, 2, 3, 1])
-        # x.reshape(-1, x.shape[-1]) as traced: the last dimension read at run time.
-        shape = ex.add("Shape", [nhwc])
-        last = ex.add("Gather", [shape, ex.constant(np.array(3, dtype=np.int64))], axis=0)
-        last = ex.add("Unsqueeze", [last, ex.constant(np.array([0], dtype=np.int64))])
-        flat_shape = ex.add("Concat", [ex.constant(np.array([-1], dtype=np.int64)), last], axis=0)
-        flat = ex.add("Reshape", [nhwc, flat_shape])
-        probs = ex.add("Softmax", [flat], axis=-1)
-        probs = ex.add("Reshape", [probs, ex.add("Shape", [nhwc])])
-        ex.add("Identity", [probs], output="probabilities")
+        _export_softmax_head(ex, x)
         result = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", "rows", "cols", 2])
-
     image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "height", "width"])
     graph = helper.make_graph(ex.nodes, "person_classifier", [image], [result], initializers)
     opset_ids = [helper.make_opsetid("", opset)]
