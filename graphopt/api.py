@@ -19,7 +19,7 @@ from .workloads import as_workload
 if TYPE_CHECKING:
     from .workloads import Workload
 
-__all__ = ["optimize"]
+__all__ = ["optimize", "plan_passes"]
 
 
 def optimize(
@@ -94,8 +94,31 @@ def optimize(
         ground_plane_margin=ground_plane_margin,
         latency_repeats=latency_repeats,
     )
-    # Passes of the default pipeline are skipped where their requirements are
-    # missing (fuse_host_stages without a workload); passes the caller named run or fail.
+    pass_objects, optional = plan_passes(passes, options, skip=skip, fp16=fp16, ground_plane=ground_plane)
+    optimized, report = Pipeline(pass_objects, options=options, optional=optional).run(model)
+    report.source = source
+    return optimized, report
+
+
+
+def plan_passes(
+    passes: Sequence[str | Pass] | None,
+    options: OptimizeOptions,
+    *,
+    skip: Sequence[str] = (),
+    fp16: bool = False,
+    ground_plane: bool = False,
+) -> tuple[list[Pass], set[str]]:
+    """The pass objects a run executes, and the names of those that came from the default pipeline.
+
+    ``passes`` (default :data:`~graphopt.passes.DEFAULT_PASSES`) minus ``skip``, with
+    ``ground_plane_slice`` and the float16 passes added as asked. Passes of the
+    default pipeline are skipped where their requirements are missing
+    (``fuse_host_stages`` without a workload); passes the caller named run or fail.
+
+    Raises:
+        UnknownPassError: a name that is not registered.
+    """
     optional = set(DEFAULT_PASSES) if passes is None else set()
     if skip:
         passes = [p for p in (DEFAULT_PASSES if passes is None else passes)
@@ -105,10 +128,5 @@ def optimize(
     if fp16:
         passes = with_fp16(passes)
     if passes is None or all(isinstance(p, str) for p in passes):
-        pass_objects = build_passes(passes, options=options)  # type: ignore[arg-type]
-    else:
-        pass_objects = [build_passes([p], options=options)[0] if isinstance(p, str) else p for p in passes]
-    optimized, report = Pipeline(pass_objects, options=options, optional=optional).run(model)
-    report.source = source
-    return optimized, report
-
+        return build_passes(passes, options=options), optional  # type: ignore[arg-type]
+    return [build_passes([p], options=options)[0] if isinstance(p, str) else p for p in passes], optional
