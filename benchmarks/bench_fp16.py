@@ -49,7 +49,6 @@ import numpy as np
 import onnx
 
 import graphopt
-from graphopt.backends.base import machine_description
 from graphopt.backends.onnxruntime import create_session
 from graphopt.detector.detections import Detections
 from graphopt.detector.evaluate import evaluate
@@ -60,6 +59,7 @@ from graphopt.model_io import load_model
 from graphopt.options import OptimizeOptions
 from graphopt.passes import ConvertToFp16Pass, NmsOnLogitsPass
 from graphopt.passes.fp16 import calibration_inputs, convert_to_float16
+from graphopt.timing import machine_description
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "02_person_detector"

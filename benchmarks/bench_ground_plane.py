@@ -64,7 +64,6 @@ import onnx
 
 import graphopt
 from graphopt.analysis import count_flops
-from graphopt.backends.base import machine_description
 from graphopt.backends.onnxruntime import create_session
 from graphopt.detector.detections import Detections
 from graphopt.detector.evaluate import evaluate, iou_matrix
@@ -76,6 +75,7 @@ from graphopt.errors import first_line
 from graphopt.model_io import load_model
 from graphopt.passes import GroundPlaneSlicePass
 from graphopt.passes.ground_plane import GroundPlaneMismatch
+from graphopt.timing import machine_description
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "02_person_detector"

@@ -24,11 +24,11 @@ import numpy as np
 import onnxruntime
 
 from graphopt.analysis import graph_stats
-from graphopt.backends.base import machine_description
 from graphopt.detector.naive import STAGES, NaiveDetector
 from graphopt.detector.scenes import generate_scenes
 from graphopt.detector.spec import load_config
 from graphopt.model_io import load_model
+from graphopt.timing import machine_description
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 

@@ -77,7 +77,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 import graphopt
 from graphopt.analysis import graph_stats
-from graphopt.backends.base import machine_description
 from graphopt.backends.onnxruntime import create_session
 from graphopt.detector.detections import Detections
 from graphopt.detector.fused import FusedDetector, naive_host_stages
@@ -87,6 +86,7 @@ from graphopt.detector.spec import DetectorSpec, load_config
 from graphopt.errors import GraphoptError, RuntimeRunError, first_line
 from graphopt.graph import attribute, infer_tensor_info, set_dims
 from graphopt.model_io import load_model
+from graphopt.timing import machine_description
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 VARIANTS = ("naive", "ort_offline", "onnxsim", "graphopt")

@@ -62,7 +62,6 @@ import onnxruntime
 from bench_overhead import difference, session_options, simplified, write_json_atomically
 
 import graphopt
-from graphopt.backends.base import machine_description, time_calls_interleaved
 from graphopt.backends.onnxruntime import create_session, run_session
 from graphopt.detector.fused import FusedDetector
 from graphopt.detector.naive import NaiveDetector
@@ -71,6 +70,7 @@ from graphopt.detector.spec import load_config
 from graphopt.errors import GraphoptError, first_line
 from graphopt.model_io import load_model
 from graphopt.passes.static_shapes import parse_input_shape
+from graphopt.timing import machine_description, time_calls_interleaved
 from graphopt.verify import compare_outputs, concrete_input_shapes, random_inputs
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"

@@ -31,8 +31,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .backends.base import machine_description, measure_latency_interleaved
 from .errors import GraphoptError, RuntimeRunError, first_line
+from .timing import machine_description, measure_latency, measure_latency_interleaved
 
 __all__ = [
     "ORIGINAL",
@@ -236,7 +236,6 @@ def profile_graph(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, la
     """
     import onnxruntime as ort
 
-    from .backends.base import measure_latency
     from .backends.onnxruntime import create_session
 
     plain = create_session(model, what="the profiled graph")

@@ -44,7 +44,8 @@ import onnx
 from ..errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
 from ..graph import declared_dims
 from ..model_io import OutputStage
-from .base import Artifact, Backend, BuildOptions, LatencyStats
+from ..timing import LatencyStats, measure_latency
+from .base import Artifact, Backend, BuildOptions
 
 __all__ = [
     "INSTALL_HINT",
@@ -456,8 +457,6 @@ def time_engine(plan: bytes, inputs: Mapping[str, Any], *, trt: ModuleType, warm
         RuntimeRunError: the engine cannot be loaded or run here.
     """
     import numpy as np
-
-    from .base import measure_latency
 
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(plan)

@@ -48,6 +48,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import ConfigError
 from ..graph import TensorInfo, attribute, constant_value, dead_node_indices, infer_tensor_info, unique_name
 from ..options import OptimizeOptions
+from ..timing import measure_latency_interleaved
 from ..verify import format_dims
 from .base import Pass, PassResult
 from .host_stages import takes_a_frame
@@ -456,7 +457,6 @@ class GroundPlaneSlicePass(Pass):
 
     def _latency(self, before: onnx.ModelProto, after: onnx.ModelProto) -> tuple[float, float]:
         """Median ms per frame of both graphs on onnxruntime CPU, timed round by round."""
-        from ..backends.base import measure_latency_interleaved
         from ..backends.onnxruntime import create_session
         from ..detector.fused import FRAME_INPUT
         from ..detector.scenes import render_scene, scene_seeds
