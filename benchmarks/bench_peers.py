@@ -68,10 +68,11 @@ from graphopt.detector.naive import NaiveDetector
 from graphopt.detector.scenes import generate_scenes
 from graphopt.detector.spec import load_config
 from graphopt.errors import GraphoptError, first_line
+from graphopt.graph import concrete_input_shapes
 from graphopt.model_io import load_model
 from graphopt.passes.static_shapes import parse_input_shape
 from graphopt.timing import machine_description, time_calls_interleaved
-from graphopt.verify import compare_outputs, concrete_input_shapes, random_inputs
+from graphopt.verify import compare_outputs, random_inputs
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 PEERS = ("ort_offline", "onnxsim", "onnxslim", "polygraphy")

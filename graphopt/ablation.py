@@ -47,13 +47,13 @@ import onnx
 
 from .analysis import count_flops, graph_stats
 from .errors import GraphoptError, first_line
+from .graph import graph_inputs
 from .instrument import PassInstrumentation, PassRecord
 from .options import OptimizeOptions
 from .passes import DEFAULT_PASSES, build_passes, with_fp16, with_ground_plane
 from .passes.host_stages import takes_a_frame
 from .pipeline import Pipeline
 from .timing import LatencyStats, latency_stats, machine_description, time_calls_interleaved
-from .verify import graph_inputs
 
 if TYPE_CHECKING:
     from .detector.detections import Detections

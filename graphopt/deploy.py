@@ -31,9 +31,10 @@ from .backends.onnxruntime import OnnxRuntimeBackend, count_memcpy_nodes, gpu_pr
 from .backends.tensorrt import EngineBuildError, TensorRTArtifact, TensorRTBackend
 from .backends.tensorrt_support import unsupported_by_tensorrt
 from .errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
+from .graph import concrete_input_shapes, graph_inputs
 from .passes.host_stages import takes_a_frame
 from .report import BackendResult
-from .verify import concrete_input_shapes, graph_inputs, random_inputs
+from .verify import random_inputs
 
 if TYPE_CHECKING:
     from .detector.spec import DetectorConfig

@@ -22,20 +22,13 @@ import numpy as np
 import onnx
 
 from .errors import GraphoptError, ModelLoadError, PassFailedError, RuntimeRunError
+from .graph import check_input_names, concrete_input_shapes, graph_inputs
 from .instrument import GraphStatsInstrumentation, PassInstrumentation, PassRecord, TimingInstrumentation
 from .model_io import check_model
 from .options import OptimizeOptions
 from .passes.base import Pass
 from .report import Report
-from .verify import (
-    OutputError,
-    check_input_names,
-    compare_outputs,
-    concrete_input_shapes,
-    graph_inputs,
-    random_inputs,
-    run_onnxruntime,
-)
+from .verify import OutputError, compare_outputs, random_inputs, run_onnxruntime
 
 __all__ = ["Pipeline"]
 

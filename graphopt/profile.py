@@ -32,6 +32,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .errors import GraphoptError, RuntimeRunError, first_line
+from .graph import concrete_input_shapes
 from .timing import machine_description, measure_latency, measure_latency_interleaved
 
 __all__ = [
@@ -137,7 +138,7 @@ class OpFamilyResult:
 
 
 def _inputs(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
-    from .verify import concrete_input_shapes, random_inputs
+    from .verify import random_inputs
 
     return random_inputs(model, concrete_input_shapes(model, {}), seed=seed)
 

@@ -42,7 +42,7 @@ from typing import Any
 import onnx
 
 from ..errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
-from ..graph import declared_dims
+from ..graph import declared_dims, format_dims, graph_inputs
 from ..model_io import OutputStage
 from ..timing import LatencyStats, measure_latency
 from .base import Artifact, Backend, BuildOptions
@@ -240,8 +240,6 @@ def parser_errors(parser: Any) -> list[ParserError]:
 
 
 def _static_input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
-    from ..verify import format_dims, graph_inputs  # verify imports the backends package
-
     shapes = {}
     for value in graph_inputs(model):
         dims = declared_dims(value)

@@ -44,9 +44,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ConfigError, RuntimeRunError
-from ..graph import consumers, dead_node_indices, graph_output_names, infer_tensor_info, unique_name
+from ..graph import consumers, dead_node_indices, graph_inputs, graph_output_names, infer_tensor_info, unique_name
 from ..options import OptimizeOptions
-from ..verify import graph_inputs
+from ..verify import run_onnxruntime
 from .base import Pass, PassResult
 from .nms_logits import PRECISION_KEY, infer_value_info, pin_float32
 
@@ -437,8 +437,6 @@ def detections_accept(*, score_tolerance: float = 1e-2) -> Acceptance:
 
 
 def _run(model: onnx.ModelProto, feeds: Sequence[Feeds], what: str) -> list[dict[str, np.ndarray]]:
-    from ..verify import run_onnxruntime
-
     return [run_onnxruntime(model, dict(f), what=what) for f in feeds]
 
 

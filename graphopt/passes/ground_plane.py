@@ -46,10 +46,17 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import ConfigError
-from ..graph import TensorInfo, attribute, constant_value, dead_node_indices, infer_tensor_info, unique_name
+from ..graph import (
+    TensorInfo,
+    attribute,
+    constant_value,
+    dead_node_indices,
+    format_dims,
+    infer_tensor_info,
+    unique_name,
+)
 from ..options import OptimizeOptions
 from ..timing import measure_latency_interleaved
-from ..verify import format_dims
 from .base import Pass, PassResult
 from .host_stages import takes_a_frame
 

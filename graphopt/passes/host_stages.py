@@ -19,10 +19,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
-from ..graph import declared_dims
+from ..graph import declared_dims, graph_inputs
 from ..options import OptimizeOptions
 from ..traffic import TrafficChange
-from ..verify import graph_inputs
 from .base import Pass, PassResult
 
 if TYPE_CHECKING:
