@@ -394,7 +394,6 @@ def ablate(
     options = OptimizeOptions(input_shapes=network_input_shapes(network, config.detector), keep_going=True,
                               detector=eval_config)
     steps, records = _build_variants(network, chosen, options, say)
-
     say(f"rendering {accuracy_frames} synthetic test scenes")
     scenes = list(generate_scenes(config, "test", accuracy_frames))
     detectors, found = _measure_accuracy(steps, scenes, config, eval_config, say)
@@ -402,16 +401,9 @@ def ablate(
     frames = [scene.image for scene in scenes[:latency_frames]]
     _measure_latency(steps, detectors, frames, warmup_frames=warmup_frames, settle_ms=settle_ms, say=say)
     _judge_changes(steps, chosen, records)
-    return Ablation(
-        variants=[v for v, _ in steps],
-        machine=machine_description(),
-        latency_frames=latency_frames,
-        accuracy_frames=accuracy_frames,
-        settle_ms=settle_ms,
-        eval_threshold=eval_threshold,
-        deployed_threshold=deployed,
-        wall_s=time.perf_counter() - start,
-    )
+    return Ablation(variants=[v for v, _ in steps], machine=machine_description(), latency_frames=latency_frames,
+                    accuracy_frames=accuracy_frames, settle_ms=settle_ms, eval_threshold=eval_threshold,
+                    deployed_threshold=deployed, wall_s=time.perf_counter() - start)
 
 
 def _build_variants(
