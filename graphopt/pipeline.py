@@ -173,39 +173,52 @@ class Pipeline:
         except ModelLoadError as error:
             record.checks = False
             return self._roll_back(record, model, str(error))
-        if _interface_changed(model, result.model):
+        reason = self._check_outputs(pass_, record, model, result.model, verifier)
+        if reason is not None:
+            return self._roll_back(record, model, reason)
+        record.status = "modified" if result.modified else "unchanged"
+        return result.model
+
+    @staticmethod
+    def _check_outputs(
+        pass_: Pass, record: PassRecord, model: onnx.ModelProto, new: onnx.ModelProto, verifier: _Verifier | None
+    ) -> str | None:
+        """Why the pass's output ``new`` must be rolled back, or None.
+
+        An interface change the pass does not declare is refused; with a
+        verifier, outputs beyond tolerance are too (unless the pass changes
+        precision or detections on purpose), and the errors are recorded.
+        """
+        if _interface_changed(model, new):
             if not getattr(pass_, "changes_interface", False):
-                return self._roll_back(record, model, "it changed the model's inputs or outputs")
+                return "it changed the model's inputs or outputs"
             if verifier is not None:
                 # The pass checked its own rewrite (the old and new graphs take
                 # different inputs); later passes are verified against this one.
                 try:
-                    verifier.rebase(result.model)
+                    verifier.rebase(new)
                 except RuntimeRunError as error:
-                    return self._roll_back(record, model, str(error))
-        elif verifier is not None:
-            try:
-                errors, outputs = verifier.check(result.model)
-            except RuntimeRunError as error:
-                return self._roll_back(record, model, str(error))
-            record.output_errors = errors
-            bad = [name for name, err in errors.items() if not err.within_tolerance]
-            if bad and (getattr(pass_, "changes_precision", False) or getattr(pass_, "changes_detections", False)):
-                # Lower precision or fewer detections on purpose: the pass
-                # checked itself; the changes are recorded, and later passes
-                # are verified against this pass's outputs.
-                bad = []
-            if bad:
-                worst = max(errors[name].max_abs for name in bad)
-                return self._roll_back(
-                    record,
-                    model,
-                    f"output '{bad[0]}' changed by up to {worst:.3g}, beyond atol={verifier.tolerance.atol:g} "
-                    f"+ rtol={verifier.tolerance.rtol:g}",
-                )
-            verifier.accept(outputs)
-        record.status = "modified" if result.modified else "unchanged"
-        return result.model
+                    return str(error)
+            return None
+        if verifier is None:
+            return None
+        try:
+            errors, outputs = verifier.check(new)
+        except RuntimeRunError as error:
+            return str(error)
+        record.output_errors = errors
+        bad = [name for name, err in errors.items() if not err.within_tolerance]
+        if bad and (getattr(pass_, "changes_precision", False) or getattr(pass_, "changes_detections", False)):
+            # Lower precision or fewer detections on purpose: the pass
+            # checked itself; the changes are recorded, and later passes
+            # are verified against this pass's outputs.
+            bad = []
+        if bad:
+            worst = max(errors[name].max_abs for name in bad)
+            return (f"output '{bad[0]}' changed by up to {worst:.3g}, beyond atol={verifier.tolerance.atol:g} "
+                    f"+ rtol={verifier.tolerance.rtol:g}")
+        verifier.accept(outputs)
+        return None
 
     def _roll_back(self, record: PassRecord, model: onnx.ModelProto, reason: str) -> onnx.ModelProto:
         record.status = "rolled_back"
