@@ -120,8 +120,12 @@ def _float_types(model: onnx.ModelProto) -> dict[str, int]:
     return {name: info.elem_type for name, info in infer_tensor_info(model).items() if info.elem_type}
 
 
-def _half_slots(node: onnx.NodeProto, types: Mapping[str, int], opset: int) -> _Slots | None:
-    """Which float inputs/outputs of ``node`` its schema lets carry float16; None if the node cannot."""
+def _schema_of_convertible(node: onnx.NodeProto, opset: int) -> onnx.defs.OpSchema | None:
+    """The schema of ``node`` if the conversion may consider it at all, else None.
+
+    Not considered: nodes outside the default domain, whose output type comes
+    from an attribute, that carry subgraphs, or that cast to float16 already.
+    """
     if node.domain not in ("", "ai.onnx") or node.op_type in _ATTRIBUTE_TYPED:
         return None
     if any(attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for attr in node.attribute):
@@ -129,8 +133,15 @@ def _half_slots(node: onnx.NodeProto, types: Mapping[str, int], opset: int) -> _
     if node.op_type == "Cast" and any(a.name == "to" and a.i == _HALF for a in node.attribute):
         return None  # casts to float16 already: a float16 input would only put a second Cast in front of it
     try:
-        schema = onnx.defs.get_schema(node.op_type, opset, "")
+        return onnx.defs.get_schema(node.op_type, opset, "")
     except onnx.defs.SchemaError:
+        return None
+
+
+def _half_slots(node: onnx.NodeProto, types: Mapping[str, int], opset: int) -> _Slots | None:
+    """Which float inputs/outputs of ``node`` its schema lets carry float16; None if the node cannot."""
+    schema = _schema_of_convertible(node, opset)
+    if schema is None:
         return None
     allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
 
