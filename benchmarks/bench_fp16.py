@@ -49,7 +49,6 @@ import numpy as np
 import onnx
 
 import graphopt
-from graphopt.backends.base import machine_description
 from graphopt.backends.onnxruntime import create_session
 from graphopt.detections import Detections
 from graphopt.evaluation import evaluate
@@ -57,6 +56,7 @@ from graphopt.model_io import load_model
 from graphopt.options import OptimizeOptions
 from graphopt.passes import ConvertToFp16Pass, NmsOnLogitsPass
 from graphopt.passes.fp16 import calibration_inputs, convert_to_float16
+from graphopt.timing import machine_description
 from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
 from graphopt_person.scenes import render_scene, scene_seeds
 from graphopt_person.spec import DetectorConfig, load_config

@@ -64,12 +64,12 @@ import onnx
 
 import graphopt
 from graphopt.analysis import count_flops
-from graphopt.backends.base import machine_description
 from graphopt.backends.onnxruntime import create_session
 from graphopt.detections import Detections
 from graphopt.errors import first_line
 from graphopt.evaluation import evaluate, iou_matrix
 from graphopt.model_io import load_model
+from graphopt.timing import machine_description
 from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
 from graphopt_person.ground_plane import DEFAULT_MARGIN_ROWS, ScaleBand, ground_plane_bands
 from graphopt_person.scenes import render_scene, scene_seeds
@@ -152,94 +152,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     built = [name for name in VARIANTS if name not in failed]
     sessions = {name: create_session(deployed[name]) for name in built}  # type: ignore[arg-type]
     eval_sessions = {name: create_session(curves_models[name]) for name in built}  # type: ignore[arg-type]
-
-    # The margin sweep: the eval-threshold float32 graph sliced with every margin.
-    eval_fp32 = curves_models["fp32"]
-    assert isinstance(eval_fp32, onnx.ModelProto)
-    fp32_flops = count_flops(eval_fp32).total
-    sweep: dict[int, dict[str, Any]] = {}
-    sweep_sessions = {}
-    for margin in args.margins:
-        margin_bands = ground_plane_bands(config, margin_rows=margin)
-        entry: dict[str, Any] = {
-            "score_rows_kept": sum(band.rows_kept for band in margin_bands),
-            "score_rows_total": sum(band.map_height for band in margin_bands),
-        }
-        sweep[margin] = entry
-        if margin == DEFAULT_MARGIN_ROWS and "fp32_ground" in eval_sessions:
-            graph: onnx.ModelProto | str = curves_models["fp32_ground"]
-            sweep_sessions[margin] = eval_sessions["fp32_ground"]
-        else:
-            graph = sliced(eval_fp32, low, margin)
-            if isinstance(graph, onnx.ModelProto):
-                sweep_sessions[margin] = create_session(graph)
-        if isinstance(graph, str):
-            entry["failed"] = graph
-            continue
-        entry["flops_per_frame"] = count_flops(graph).total
-        entry["flops_cut"] = 1 - entry["flops_per_frame"] / fp32_flops
-
-    rows: dict[str, dict[str, Any]] = {}
-    for name in built:
-        graph = deployed[name]
-        assert isinstance(graph, onnx.ModelProto)
-        rows[name] = {
-            "flops_per_frame": count_flops(graph).total,
-            "nodes": len(graph.graph.node),
-            "model_bytes": graph.ByteSize(),
-            "detections": 0,
-        }
-        if name in COUNTERPART:
-            rows[name].update(compared_with=COUNTERPART[name], identical_frames=0, extra=0, lost=0,
-                              lost_outside_exact_rows=0, lost_on_a_person=0, max_score_diff=0.0)
-    for name, row in rows.items():
-        if name in COUNTERPART and COUNTERPART[name] in rows:
-            row["flops_cut"] = 1 - row["flops_per_frame"] / rows[COUNTERPART[name]]["flops_per_frame"]
-
-    found: dict[str, list[Detections]] = {name: [] for name in eval_sessions}
-    swept: dict[int, list[Detections]] = {margin: [] for margin in sweep_sessions}
-    truth: list[np.ndarray] = []
-    frames: list[np.ndarray] = []
-    for seed in scene_seeds("test", args.frames):
-        scene = render_scene(config, seed)
-        truth.append(scene.boxes)
-        if len(frames) < args.latency_frames:
-            frames.append(scene.image)
-        feed = {FRAME_INPUT: scene.image}
-        outputs = {name: detections(session.run(None, feed)) for name, session in sessions.items()}
-        for name, mine in outputs.items():
-            row = rows[name]
-            row["detections"] += len(mine)
-            if name not in COUNTERPART or COUNTERPART[name] not in outputs:
-                continue
-            reference = outputs[COUNTERPART[name]]
-            same, extra, lost, worst = compare(reference, mine, args.score_tolerance)
-            row["identical_frames"] += int(same)
-            row["extra"] += len(extra)
-            row["lost"] += len(lost)
-            row["lost_outside_exact_rows"] += sum(outside_exact_rows(cell, bands) for cell in lost)
-            row["lost_on_a_person"] += on_a_person(reference, lost, scene.boxes)
-            row["max_score_diff"] = max(row["max_score_diff"], worst)
-        for name, session in eval_sessions.items():
-            found[name].append(detections(session.run(None, feed)))
-        for margin, session in sweep_sessions.items():
-            swept[margin].append(found["fp32_ground"][-1] if session is eval_sessions.get("fp32_ground")
-                                 else detections(session.run(None, feed)))
-    for name, row in rows.items():
-        curve = evaluate(found[name], truth)
-        row["miss_rate_at_0.1_fppi"] = curve.miss_rate_at(0.1)
-        row["log_average_miss_rate"] = curve.log_average_miss_rate()
-    for name, row in rows.items():
-        if name in COUNTERPART and COUNTERPART[name] in rows:
-            reference_row = rows[COUNTERPART[name]]
-            row["miss_rate_diff_pts"] = 100 * (row["miss_rate_at_0.1_fppi"] - reference_row["miss_rate_at_0.1_fppi"])
-            row["log_average_miss_rate_diff_pts"] = 100 * (row["log_average_miss_rate"]
-                                                           - reference_row["log_average_miss_rate"])
-    for margin, results in swept.items():
-        curve = evaluate(results, truth)
-        sweep[margin]["miss_rate_at_0.1_fppi"] = curve.miss_rate_at(0.1)
-        sweep[margin]["log_average_miss_rate"] = curve.log_average_miss_rate()
-
+    sweep, sweep_sessions = margin_sweep(args.margins, config, low, curves_models, eval_sessions)
+    rows = variant_rows(deployed, built)
+    frames = run_frames(args, config, bands, rows, sweep, sessions, eval_sessions, sweep_sessions)
     # Latency, interleaved frame by frame.
     times = time_frames_interleaved(sessions, frames, settle_ms=args.settle_ms)
     for name, row in rows.items():
@@ -262,6 +177,137 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "margin_sweep": [{"margin_rows": margin, **entry} for margin, entry in sweep.items()],
         "wall_s": time.perf_counter() - started,
     }
+
+
+def margin_sweep(
+    margins: list[int],
+    config: DetectorConfig,
+    low: DetectorConfig,
+    curves_models: dict[str, onnx.ModelProto | str],
+    eval_sessions: dict[str, Any],
+) -> tuple[dict[int, dict[str, Any]], dict[int, Any]]:
+    """The eval-threshold float32 graph sliced with every margin: rows kept, FLOPs and the cut, and a session each.
+
+    A margin whose slicing fails gets the sentence why (and no session).
+    """
+    eval_fp32 = curves_models["fp32"]
+    assert isinstance(eval_fp32, onnx.ModelProto)
+    fp32_flops = count_flops(eval_fp32).total
+    sweep: dict[int, dict[str, Any]] = {}
+    sweep_sessions = {}
+    for margin in margins:
+        margin_bands = ground_plane_bands(config, margin_rows=margin)
+        entry: dict[str, Any] = {
+            "score_rows_kept": sum(band.rows_kept for band in margin_bands),
+            "score_rows_total": sum(band.map_height for band in margin_bands),
+        }
+        sweep[margin] = entry
+        if margin == DEFAULT_MARGIN_ROWS and "fp32_ground" in eval_sessions:
+            graph: onnx.ModelProto | str = curves_models["fp32_ground"]
+            sweep_sessions[margin] = eval_sessions["fp32_ground"]
+        else:
+            graph = sliced(eval_fp32, low, margin)
+            if isinstance(graph, onnx.ModelProto):
+                sweep_sessions[margin] = create_session(graph)
+        if isinstance(graph, str):
+            entry["failed"] = graph
+            continue
+        entry["flops_per_frame"] = count_flops(graph).total
+        entry["flops_cut"] = 1 - entry["flops_per_frame"] / fp32_flops
+    return sweep, sweep_sessions
+
+
+def variant_rows(deployed: dict[str, onnx.ModelProto | str], built: list[str]) -> dict[str, dict[str, Any]]:
+    """Each built variant's FLOPs, nodes and size, the cut against its counterpart, and zeroed counters."""
+    rows: dict[str, dict[str, Any]] = {}
+    for name in built:
+        graph = deployed[name]
+        assert isinstance(graph, onnx.ModelProto)
+        rows[name] = {
+            "flops_per_frame": count_flops(graph).total,
+            "nodes": len(graph.graph.node),
+            "model_bytes": graph.ByteSize(),
+            "detections": 0,
+        }
+        if name in COUNTERPART:
+            rows[name].update(compared_with=COUNTERPART[name], identical_frames=0, extra=0, lost=0,
+                              lost_outside_exact_rows=0, lost_on_a_person=0, max_score_diff=0.0)
+    for name, row in rows.items():
+        if name in COUNTERPART and COUNTERPART[name] in rows:
+            row["flops_cut"] = 1 - row["flops_per_frame"] / rows[COUNTERPART[name]]["flops_per_frame"]
+    return rows
+
+
+def run_frames(
+    args: argparse.Namespace,
+    config: DetectorConfig,
+    bands: tuple[ScaleBand, ...],
+    rows: dict[str, dict[str, Any]],
+    sweep: dict[int, dict[str, Any]],
+    sessions: dict[str, Any],
+    eval_sessions: dict[str, Any],
+    sweep_sessions: dict[int, Any],
+) -> list[np.ndarray]:
+    """Every test frame through every session, and what it shows added to ``rows`` and ``sweep``.
+
+    Counts and comparisons go into ``rows``, miss rates into ``rows`` and
+    ``sweep``. Returns the first ``--latency-frames`` frames, for the latency.
+    """
+    found: dict[str, list[Detections]] = {name: [] for name in eval_sessions}
+    swept: dict[int, list[Detections]] = {margin: [] for margin in sweep_sessions}
+    truth: list[np.ndarray] = []
+    frames: list[np.ndarray] = []
+    for seed in scene_seeds("test", args.frames):
+        scene = render_scene(config, seed)
+        truth.append(scene.boxes)
+        if len(frames) < args.latency_frames:
+            frames.append(scene.image)
+        feed = {FRAME_INPUT: scene.image}
+        outputs = {name: detections(session.run(None, feed)) for name, session in sessions.items()}
+        for name, mine in outputs.items():
+            rows[name]["detections"] += len(mine)
+            if name in COUNTERPART and COUNTERPART[name] in outputs:
+                count_differences(rows[name], outputs[COUNTERPART[name]], mine, scene.boxes, bands,
+                                  args.score_tolerance)
+        for name, session in eval_sessions.items():
+            found[name].append(detections(session.run(None, feed)))
+        for margin, session in sweep_sessions.items():
+            swept[margin].append(found["fp32_ground"][-1] if session is eval_sessions.get("fp32_ground")
+                                 else detections(session.run(None, feed)))
+    add_miss_rates(rows, sweep, found, swept, truth)
+    return frames
+
+
+def count_differences(row: dict[str, Any], reference: Detections, mine: Detections, truth: np.ndarray,
+                      bands: tuple[ScaleBand, ...], tolerance: float) -> None:
+    """Adds one frame's comparison of a sliced variant with its counterpart to the variant's ``row``."""
+    same, extra, lost, worst = compare(reference, mine, tolerance)
+    row["identical_frames"] += int(same)
+    row["extra"] += len(extra)
+    row["lost"] += len(lost)
+    row["lost_outside_exact_rows"] += sum(outside_exact_rows(cell, bands) for cell in lost)
+    row["lost_on_a_person"] += on_a_person(reference, lost, truth)
+    row["max_score_diff"] = max(row["max_score_diff"], worst)
+
+
+def add_miss_rates(rows: dict[str, dict[str, Any]], sweep: dict[int, dict[str, Any]],
+                   found: dict[str, list[Detections]], swept: dict[int, list[Detections]],
+                   truth: list[np.ndarray]) -> None:
+    """Miss rate at 0.1 FPPI and log-average miss rate of every variant (and the change) and every margin."""
+    for name, row in rows.items():
+        curve = evaluate(found[name], truth)
+        row["miss_rate_at_0.1_fppi"] = curve.miss_rate_at(0.1)
+        row["log_average_miss_rate"] = curve.log_average_miss_rate()
+    for name, row in rows.items():
+        if name in COUNTERPART and COUNTERPART[name] in rows:
+            reference_row = rows[COUNTERPART[name]]
+            row["miss_rate_diff_pts"] = 100 * (row["miss_rate_at_0.1_fppi"] - reference_row["miss_rate_at_0.1_fppi"])
+            row["log_average_miss_rate_diff_pts"] = 100 * (row["log_average_miss_rate"]
+                                                           - reference_row["log_average_miss_rate"])
+    for margin, results in swept.items():
+        curve = evaluate(results, truth)
+        sweep[margin]["miss_rate_at_0.1_fppi"] = curve.miss_rate_at(0.1)
+        sweep[margin]["log_average_miss_rate"] = curve.log_average_miss_rate()
 
 
 def render(result: dict[str, Any]) -> None:

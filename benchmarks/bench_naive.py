@@ -19,16 +19,18 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime
 
 from graphopt.analysis import graph_stats
-from graphopt.backends.base import machine_description
 from graphopt.model_io import load_model
+from graphopt.timing import machine_description
 from graphopt_person.naive import STAGES, NaiveDetector
 from graphopt_person.scenes import generate_scenes
-from graphopt_person.spec import load_config
+from graphopt_person.spec import DetectorConfig, DetectorSpec, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 
@@ -45,23 +47,8 @@ def host_matmul_flops(spec_frame: tuple[int, int], scaled: tuple[int, int], scor
     return {"resize": resize, "resample": resample}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=EXAMPLE / "model.onnx")
-    parser.add_argument("--config", type=Path, default=EXAMPLE / "detector.toml")
-    parser.add_argument("--frames", type=int, default=30, help="timed frames (at least 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed frames first")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
-    if args.frames < 20:
-        parser.error("--frames must be at least 20 (the median is over frames)")
-
-    config = load_config(args.config)
-    spec = config.detector
-    model = load_model(args.model)
-    detector = NaiveDetector(model, spec)
-    scenes = list(generate_scenes(config, "test", args.frames + args.warmup))
-
+def network_and_host_flops(model: onnx.ModelProto, spec: DetectorSpec) -> tuple[dict[str, int], dict[str, int]]:
+    """FLOPs per frame of the network at each pyramid scale, and of the host's matrix products by kind."""
     flops_by_scale = {}
     host = {"resize": 0, "resample": 0}
     for scale in spec.scales:
@@ -73,20 +60,33 @@ def main() -> None:
         )
         for key, value in extra.items():
             host[key] += value
-    network_flops = sum(flops_by_scale.values())
+    return flops_by_scale, host
 
-    for scene in scenes[: args.warmup]:
+
+def time_frames(detector: NaiveDetector, scenes: list[Any], warmup: int) -> tuple[list[float], dict[str, list[float]]]:
+    """Seconds per frame and per stage of each scene after the first ``warmup`` (run untimed)."""
+    for scene in scenes[:warmup]:
         detector.detect(scene.image)
-    totals, stages = [], {stage: [] for stage in STAGES}
-    for scene in scenes[args.warmup :]:
+    totals: list[float] = []
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for scene in scenes[warmup:]:
         start = time.perf_counter()
         _, times = detector.detect_timed(scene.image)
         totals.append(time.perf_counter() - start)
         for stage in STAGES:
             stages[stage].append(times[stage])
-    traffic = detector.last_traffic
+    return totals, stages
 
-    result = {
+
+def run(args: argparse.Namespace, config: DetectorConfig) -> dict[str, Any]:
+    spec = config.detector
+    model = load_model(args.model)
+    detector = NaiveDetector(model, spec)
+    scenes = list(generate_scenes(config, "test", args.frames + args.warmup))
+    flops_by_scale, host = network_and_host_flops(model, spec)
+    totals, stages = time_frames(detector, scenes, args.warmup)
+    traffic = detector.last_traffic
+    return {
         "machine": machine_description(),
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
@@ -97,26 +97,45 @@ def main() -> None:
         "p10_frame_ms": 1000 * float(np.percentile(totals, 10)),
         "p90_frame_ms": 1000 * float(np.percentile(totals, 90)),
         "median_stage_ms": {stage: 1000 * float(np.median(values)) for stage, values in stages.items()},
-        "network_flops_per_frame": network_flops,
+        "network_flops_per_frame": sum(flops_by_scale.values()),
         "network_flops_by_scale": flops_by_scale,
         "host_matmul_flops_per_frame": host,
         "boundary_per_frame": {"inference_calls": traffic.calls, "bytes_in": traffic.bytes_in,
                                "bytes_out": traffic.bytes_out},
     }
+
+
+def render(result: dict[str, Any], spec: DetectorSpec, warmup: int) -> None:
+    host, traffic = result["host_matmul_flops_per_frame"], result["boundary_per_frame"]
     print(f"machine: {result['machine']}")
     print(f"python {result['python']}, onnxruntime {result['onnxruntime']}, numpy {result['numpy']}")
     print(f"naive detector, {result['frames']} frames of {spec.frame_width}x{spec.frame_height} "
-          f"(after {args.warmup} warm-up frames):")
+          f"(after {warmup} warm-up frames):")
     print(f"  per frame: median {result['median_frame_ms']:.1f} ms "
           f"(p10 {result['p10_frame_ms']:.1f}, p90 {result['p90_frame_ms']:.1f})")
     for stage, ms in result["median_stage_ms"].items():
         print(f"    {stage:<11}{ms:8.1f} ms")
-    print(f"  FLOPs per frame: network {network_flops / 1e9:.2f} G "
-          f"({', '.join(f'scale {s}: {f / 1e9:.2f} G' for s, f in flops_by_scale.items())}); "
+    print(f"  FLOPs per frame: network {result['network_flops_per_frame'] / 1e9:.2f} G "
+          f"({', '.join(f'scale {s}: {f / 1e9:.2f} G' for s, f in result['network_flops_by_scale'].items())}); "
           f"host matrix products {sum(host.values()) / 1e9:.2f} G (resize {host['resize'] / 1e9:.2f} G, "
           f"resample {host['resample'] / 1e9:.3f} G)")
-    print(f"  boundary per frame: {traffic.calls} inference calls, {traffic.bytes_in / 1e6:.2f} MB in, "
-          f"{traffic.bytes_out / 1e6:.3f} MB out")
+    print(f"  boundary per frame: {traffic['inference_calls']} inference calls, {traffic['bytes_in'] / 1e6:.2f} MB in, "
+          f"{traffic['bytes_out'] / 1e6:.3f} MB out")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=EXAMPLE / "model.onnx")
+    parser.add_argument("--config", type=Path, default=EXAMPLE / "detector.toml")
+    parser.add_argument("--frames", type=int, default=30, help="timed frames (at least 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed frames first")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if args.frames < 20:
+        parser.error("--frames must be at least 20 (the median is over frames)")
+    config = load_config(args.config)
+    result = run(args, config)
+    render(result, config.detector, args.warmup)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -76,13 +76,13 @@ import onnxsim
 from onnx import TensorProto, helper, numpy_helper
 
 import graphopt
-from graphopt.analysis import graph_stats
-from graphopt.backends.base import machine_description
+from graphopt.analysis import FlopCount, graph_stats
 from graphopt.backends.onnxruntime import create_session
 from graphopt.detections import Detections
 from graphopt.errors import GraphoptError, RuntimeRunError, first_line
 from graphopt.graph import attribute, infer_tensor_info, set_dims
 from graphopt.model_io import load_model
+from graphopt.timing import machine_description
 from graphopt_person.fused import FusedDetector, naive_host_stages
 from graphopt_person.naive import NaiveDetector
 from graphopt_person.scenes import generate_scenes
@@ -243,29 +243,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "onnxsim": NaiveDetector(simplified(model), spec),
         "graphopt": FusedDetector(fused, spec),
     }
-
     for frame in frames[: args.warmup]:
         for detector in detectors.values():
             detector.detect(frame)
     settle_s = args.settle_ms / 1000
     load_before = os.getloadavg()[0]
-    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    matches = dict.fromkeys(VARIANTS[1:], 0)
-    mismatches = []
-    for index, frame in enumerate(frames[args.warmup :]):
-        shift = index % len(VARIANTS)  # rotate who goes first, so that no variant always follows the same one
-        found = {}
-        for name in VARIANTS[shift:] + VARIANTS[:shift]:
-            time.sleep(settle_s)
-            start = time.perf_counter()
-            found[name] = detectors[name].detect(frame)
-            times[name].append(1000 * (time.perf_counter() - start))
-        for name in matches:
-            reason = difference(found["naive"], found[name])
-            if reason is None:
-                matches[name] += 1
-            else:
-                mismatches.append({"variant": name, "frame": index, "reason": reason})
+    times, matches, mismatches = time_interleaved(detectors, frames[args.warmup :], settle_s)
     load_after_frames = os.getloadavg()[0]
     calls = {name: detector.last_traffic.calls for name, detector in detectors.items()}
 
@@ -273,58 +256,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     convs = workload_convs(model, spec, np.random.default_rng(0))
     peak = conv_model(PEAK_INPUT, PEAK_WEIGHT, {"pads": [1, 1, 1, 1]}, 13, np.random.default_rng(0))
     conv_ms = time_convs([c["model"] for c in convs] + [peak], args.conv_repeats, settle_s)
-    # graphopt timed the way the convs were (a pause, warm-up runs, then back to back), for the floor ratio.
-    fused_detector = detectors["graphopt"]
-    time.sleep(settle_s)
-    for _ in range(CONV_WARMUP):
-        fused_detector.detect(frames[-1])
-    back_to_back = []
-    for frame in frames[args.warmup :]:
-        start = time.perf_counter()
-        fused_detector.detect(frame)
-        back_to_back.append(1000 * (time.perf_counter() - start))
+    back_to_back = time_back_to_back(detectors["graphopt"], frames, args.warmup, settle_s)
     load_after_convs = os.getloadavg()[0]
 
-    network_by_scale = {}
-    image = model.graph.input[0].name
-    for scale in spec.scales:
-        height, width = spec.scaled_frame_shape(scale)
-        network_by_scale[str(scale)] = graph_stats(model, {image: (1, 3, height, width)}).flops.total
-    host = {stage.name: stage.ops for stage in naive_host_stages(spec)}
-    fused_flops = graph_stats(fused).flops
-    conv_rows = [
-        {**{k: v for k, v in conv.items() if k != "model"}, "median_ms": ms, "gflops_per_s": conv["flops"] / ms / 1e6}
-        for conv, ms in zip(convs, conv_ms[:-1], strict=True)
-    ]
-    conv_flops, conv_total_ms = sum(r["flops"] for r in conv_rows), sum(r["median_ms"] for r in conv_rows)
-    workload_rate = conv_flops / conv_total_ms / 1e6  # GFLOP/s
-    peak_flops = graph_stats(peak).flops.total
-    peak_rate = peak_flops / conv_ms[-1] / 1e6
-
-    stats: dict[str, dict[str, Any]] = {
-        name: {
-            "calls_per_frame": calls[name],
-            "median_ms": float(np.median(values)),
-            "p10_ms": float(np.percentile(values, 10)),
-            "p90_ms": float(np.percentile(values, 90)),
-            "times_ms": values,
-        }
-        for name, values in times.items()
-    }
+    stats = variant_stats(times, calls)
     graphopt_ms, naive_ms = stats["graphopt"]["median_ms"], stats["naive"]["median_ms"]
-    floor_ms = fused_flops.total / workload_rate / 1e6
-    peak_floor_ms = fused_flops.total / peak_rate / 1e6
-    graphopt_b2b_ms = float(np.median(back_to_back))
+    fused_flops = graph_stats(fused).flops
+    conv = conv_summary(convs, conv_ms, peak, args.conv_repeats)
     return {
-        "machine": machine_description(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "providers": {"available": onnxruntime.get_available_providers(), "used": PROVIDERS},
-        "numpy": np.__version__,
-        "onnxsim": getattr(onnxsim, "__version__", "?"),
-        "cpu_count": os.cpu_count(),
-        "intra_op_threads": "onnxruntime default",
+        **environment(),
         "settle_ms": args.settle_ms,
         "load_average_1min": {"before_frames": load_before, "after_frames": load_after_frames,
                               "after_convs": load_after_convs},
@@ -341,33 +281,139 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "matches": matches,
         "mismatches": mismatches,
-        "flops_per_frame": {
-            "graphopt": fused_flops.total,
-            "graphopt_uncounted_ops": fused_flops.uncounted,
-            "naive": sum(network_by_scale.values()) + sum(host.values()),
-            "naive_network_by_scale": network_by_scale,
-            "naive_host_by_stage": host,
-        },
-        "conv": {
-            "warmup": CONV_WARMUP,
-            "repeats": args.conv_repeats,
-            "layers": conv_rows,
-            "total_flops": conv_flops,
-            "total_ms": conv_total_ms,
-            "workload_gflops_per_s": workload_rate,
-            "peak": {"input_shape": list(PEAK_INPUT), "weight_shape": list(PEAK_WEIGHT), "pads": [1, 1, 1, 1],
-                     "flops": peak_flops, "median_ms": conv_ms[-1], "gflops_per_s": peak_rate},
-        },
-        "floor": {
-            "ms": floor_ms,
-            "graphopt_back_to_back_ms": graphopt_b2b_ms,
-            "graphopt_back_to_back_times_ms": back_to_back,
-            "graphopt_over_floor": graphopt_b2b_ms / floor_ms,
-            "graphopt_interleaved_over_floor": graphopt_ms / floor_ms,
-            "target": FLOOR_TARGET,
-            "peak_ms": peak_floor_ms,
-            "graphopt_over_peak_floor": graphopt_ms / peak_floor_ms,
-        },
+        "flops_per_frame": flops_per_frame(model, fused_flops, spec),
+        "conv": conv,
+        "floor": floor_summary(fused_flops.total, conv, graphopt_ms, back_to_back),
+    }
+
+
+def time_interleaved(
+    detectors: dict[str, NaiveDetector | FusedDetector], frames: list[np.ndarray], settle_s: float
+) -> tuple[dict[str, list[float]], dict[str, int], list[dict[str, Any]]]:
+    """Ms of every variant on every frame, interleaved in a rotating order, and their agreement with naive's.
+
+    Returns the times by variant, how many frames each variant's detections
+    equal naive's, and every frame where they do not.
+    """
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    matches = dict.fromkeys(VARIANTS[1:], 0)
+    mismatches = []
+    for index, frame in enumerate(frames):
+        shift = index % len(VARIANTS)  # rotate who goes first, so that no variant always follows the same one
+        found = {}
+        for name in VARIANTS[shift:] + VARIANTS[:shift]:
+            time.sleep(settle_s)
+            start = time.perf_counter()
+            found[name] = detectors[name].detect(frame)
+            times[name].append(1000 * (time.perf_counter() - start))
+        for name in matches:
+            reason = difference(found["naive"], found[name])
+            if reason is None:
+                matches[name] += 1
+            else:
+                mismatches.append({"variant": name, "frame": index, "reason": reason})
+    return times, matches, mismatches
+
+
+def time_back_to_back(detector: NaiveDetector | FusedDetector, frames: list[np.ndarray], warmup: int,
+                      settle_s: float) -> list[float]:
+    """Ms of ``detector`` on each timed frame, timed the way the convs were: a pause, warm-up runs, back to back."""
+    time.sleep(settle_s)
+    for _ in range(CONV_WARMUP):
+        detector.detect(frames[-1])
+    back_to_back = []
+    for frame in frames[warmup:]:
+        start = time.perf_counter()
+        detector.detect(frame)
+        back_to_back.append(1000 * (time.perf_counter() - start))
+    return back_to_back
+
+
+def variant_stats(times: dict[str, list[float]], calls: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Calls per frame, median, p10, p90 and every time of each variant."""
+    return {
+        name: {
+            "calls_per_frame": calls[name],
+            "median_ms": float(np.median(values)),
+            "p10_ms": float(np.percentile(values, 10)),
+            "p90_ms": float(np.percentile(values, 90)),
+            "times_ms": values,
+        }
+        for name, values in times.items()
+    }
+
+
+def environment() -> dict[str, Any]:
+    """What the benchmark ran on: machine, platform, library versions, threads."""
+    return {
+        "machine": machine_description(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "providers": {"available": onnxruntime.get_available_providers(), "used": PROVIDERS},
+        "numpy": np.__version__,
+        "onnxsim": getattr(onnxsim, "__version__", "?"),
+        "cpu_count": os.cpu_count(),
+        "intra_op_threads": "onnxruntime default",
+    }
+
+
+def flops_per_frame(model: onnx.ModelProto, fused_flops: FlopCount, spec: DetectorSpec) -> dict[str, Any]:
+    """FLOPs per frame of the fused graph, and of the naive pipeline by network scale and host stage."""
+    network_by_scale = {}
+    image = model.graph.input[0].name
+    for scale in spec.scales:
+        height, width = spec.scaled_frame_shape(scale)
+        network_by_scale[str(scale)] = graph_stats(model, {image: (1, 3, height, width)}).flops.total
+    host = {stage.name: stage.ops for stage in naive_host_stages(spec)}
+    return {
+        "graphopt": fused_flops.total,
+        "graphopt_uncounted_ops": fused_flops.uncounted,
+        "naive": sum(network_by_scale.values()) + sum(host.values()),
+        "naive_network_by_scale": network_by_scale,
+        "naive_host_by_stage": host,
+    }
+
+
+def conv_summary(convs: list[dict[str, Any]], conv_ms: list[float], peak: onnx.ModelProto,
+                 repeats: int) -> dict[str, Any]:
+    """Each workload Conv's time and rate, the workload Conv rate, and the reference conv's ("peak") rate.
+
+    ``conv_ms`` holds the workload convs' medians, then the reference conv's.
+    """
+    conv_rows = [
+        {**{k: v for k, v in conv.items() if k != "model"}, "median_ms": ms, "gflops_per_s": conv["flops"] / ms / 1e6}
+        for conv, ms in zip(convs, conv_ms[:-1], strict=True)
+    ]
+    conv_flops, conv_total_ms = sum(r["flops"] for r in conv_rows), sum(r["median_ms"] for r in conv_rows)
+    peak_flops = graph_stats(peak).flops.total
+    return {
+        "warmup": CONV_WARMUP,
+        "repeats": repeats,
+        "layers": conv_rows,
+        "total_flops": conv_flops,
+        "total_ms": conv_total_ms,
+        "workload_gflops_per_s": conv_flops / conv_total_ms / 1e6,  # GFLOP/s
+        "peak": {"input_shape": list(PEAK_INPUT), "weight_shape": list(PEAK_WEIGHT), "pads": [1, 1, 1, 1],
+                 "flops": peak_flops, "median_ms": conv_ms[-1], "gflops_per_s": peak_flops / conv_ms[-1] / 1e6},
+    }
+
+
+def floor_summary(fused_flops: int, conv: dict[str, Any], graphopt_ms: float,
+                  back_to_back: list[float]) -> dict[str, Any]:
+    """The FLOP floor at the workload and peak Conv rates, and graphopt's times over it."""
+    floor_ms = fused_flops / conv["workload_gflops_per_s"] / 1e6
+    peak_floor_ms = fused_flops / conv["peak"]["gflops_per_s"] / 1e6
+    graphopt_b2b_ms = float(np.median(back_to_back))
+    return {
+        "ms": floor_ms,
+        "graphopt_back_to_back_ms": graphopt_b2b_ms,
+        "graphopt_back_to_back_times_ms": back_to_back,
+        "graphopt_over_floor": graphopt_b2b_ms / floor_ms,
+        "graphopt_interleaved_over_floor": graphopt_ms / floor_ms,
+        "target": FLOOR_TARGET,
+        "peak_ms": peak_floor_ms,
+        "graphopt_over_peak_floor": graphopt_ms / peak_floor_ms,
     }
 
 

@@ -62,12 +62,13 @@ import onnxruntime
 from bench_overhead import difference, session_options, simplified, write_json_atomically
 
 import graphopt
-from graphopt.backends.base import machine_description, time_calls_interleaved
 from graphopt.backends.onnxruntime import create_session, run_session
 from graphopt.errors import GraphoptError, first_line
+from graphopt.graph import concrete_input_shapes
 from graphopt.model_io import load_model
 from graphopt.passes.static_shapes import parse_input_shape
-from graphopt.verify import compare_outputs, concrete_input_shapes, random_inputs
+from graphopt.timing import machine_description, time_calls_interleaved
+from graphopt.verify import compare_outputs, random_inputs
 from graphopt_person.fused import FusedDetector
 from graphopt_person.naive import NaiveDetector
 from graphopt_person.scenes import generate_scenes

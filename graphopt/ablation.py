@@ -46,7 +46,6 @@ import numpy as np
 import onnx
 
 from .analysis import count_flops
-from .backends.base import LatencyStats, latency_stats, machine_description, time_calls_interleaved
 from .detections import Detections
 from .errors import GraphoptError, PassRequirementError, first_line
 from .evaluation import compare_detections, evaluate
@@ -55,6 +54,7 @@ from .instrument import PassInstrumentation, PassRecord
 from .options import OptimizeOptions
 from .passes import DEFAULT_PASSES, build_passes, with_fp16, with_ground_plane
 from .pipeline import Pipeline
+from .timing import LatencyStats, latency_stats, machine_description, time_calls_interleaved
 
 if TYPE_CHECKING:
     from .workloads import Workload
@@ -325,6 +325,10 @@ def _leave_one_out_verdict(variant: VariantResult, whole: VariantResult) -> str:
     return effect
 
 
+#: Every variant of a study with its model (None: it could not be built).
+_Steps = list[tuple[VariantResult, "onnx.ModelProto | None"]]
+
+
 def ablate(
     network: onnx.ModelProto,
     config: Workload,
@@ -369,11 +373,29 @@ def ablate(
     eval_config = config.with_score_threshold(eval_threshold)
     options = OptimizeOptions(input_shapes=config.network_input_shapes(network), keep_going=True,
                               workload=eval_config)
+    steps, records = _build_variants(network, chosen, options, say)
+    say(f"rendering {accuracy_frames} test frames")
+    scenes = config.labelled_frames("test", accuracy_frames)
+    detectors, found = _measure_accuracy(steps, scenes, config, eval_config, say)
+    _compare_with_baseline(steps, found, deployed)
+    frames = [scene.image for scene in scenes[:latency_frames]]
+    _measure_latency(steps, detectors, frames, warmup_frames=warmup_frames, settle_ms=settle_ms, say=say)
+    _judge_changes(steps, chosen, records)
+    return Ablation(variants=[v for v, _ in steps], machine=machine_description(), latency_frames=latency_frames,
+                    accuracy_frames=accuracy_frames, settle_ms=settle_ms, eval_threshold=eval_threshold,
+                    deployed_threshold=deployed, wall_s=time.perf_counter() - start)
 
+
+def _build_variants(
+    network: onnx.ModelProto, chosen: list[str], options: OptimizeOptions, say: Progress
+) -> tuple[_Steps, list[PassRecord]]:
+    """The baseline, each pass added (the whole pipeline's snapshots) and each pass left out, with their models.
+
+    Also returns the whole pipeline's pass records.
+    """
     say(f"building the whole pipeline ({len(chosen)} passes), keeping the model after each pass")
     whole, snapshots, records = _run_pipeline(network, chosen, options)
-    steps: list[tuple[VariantResult, onnx.ModelProto | None]] = [
-        (VariantResult("naive", "baseline", []), network)]
+    steps: _Steps = [(VariantResult("naive", "baseline", []), network)]
     for i, name in enumerate(chosen):
         after = snapshots[i + 1] if i + 1 < len(snapshots) else whole
         steps.append((VariantResult(f"+{name}", "cumulative", chosen[: i + 1], notes=_pass_notes(records[i:i + 1])),
@@ -394,9 +416,19 @@ def ablate(
             continue
         variant.notes = _pass_notes(rest_records)
         steps.append((variant, without))
+    return steps, records
 
-    say(f"rendering {accuracy_frames} test frames")
-    scenes = config.labelled_frames("test", accuracy_frames)
+
+def _measure_accuracy(
+    steps: _Steps, scenes: Sequence[Any], config: Workload, eval_config: Workload, say: Progress
+) -> tuple[dict[str, Callable[[np.ndarray], Detections]], dict[str, list[Detections]]]:
+    """Size, FLOPs, detections and miss rate of every variant that was built, on ``scenes``.
+
+    Returns each variant's detector that runs, and its detections on every scene.
+
+    Raises:
+        GraphoptError: the baseline cannot run.
+    """
     detectors: dict[str, Callable[[np.ndarray], Detections]] = {}
     found: dict[str, list[Detections]] = {}
     for number, (variant, model) in enumerate(steps, 1):
@@ -405,8 +437,8 @@ def ablate(
         variant.nodes = len(model.graph.node)
         variant.model_bytes = model.ByteSize()
         variant.flops_per_frame = _flops_per_frame(model, config)
-        variant.frames = accuracy_frames
-        say(f"accuracy {number}/{len(steps)}: {variant.name} on {accuracy_frames} frames")
+        variant.frames = len(scenes)
+        say(f"accuracy {number}/{len(steps)}: {variant.name} on {len(scenes)} frames")
         try:
             variant.runs_as, detect = eval_config.detector_for(model)
             found[variant.name] = [detect(scene.image) for scene in scenes]
@@ -419,6 +451,11 @@ def ablate(
         curve = evaluate(found[variant.name], [scene.boxes for scene in scenes])
         variant.miss_rate = curve.miss_rate_at(FPPI)
         variant.log_average_miss_rate = curve.log_average_miss_rate()
+    return detectors, found
+
+
+def _compare_with_baseline(steps: _Steps, found: dict[str, list[Detections]], deployed: float) -> None:
+    """Each variant's agreement with the baseline at the deployed threshold."""
     reference = [_at_threshold(d, deployed) for d in found["naive"]]
     for variant, _ in steps:
         if variant.name in found:
@@ -427,8 +464,18 @@ def ablate(
             variant.identical_frames = comparison.identical_frames
             variant.extra_detections, variant.lost_detections = comparison.extra, comparison.missing
 
-    frames = [scene.image for scene in scenes[:latency_frames]]
-    say(f"latency: {len(detectors)} variants interleaved over {latency_frames} frames "
+
+def _measure_latency(
+    steps: _Steps,
+    detectors: dict[str, Callable[[np.ndarray], Detections]],
+    frames: Sequence[np.ndarray],
+    *,
+    warmup_frames: int,
+    settle_ms: float,
+    say: Progress,
+) -> None:
+    """Every variant that runs, timed on ``frames``, the variants interleaved frame by frame."""
+    say(f"latency: {len(detectors)} variants interleaved over {len(frames)} frames "
         f"({warmup_frames} warm-up, {settle_ms:g} ms pause before each call)")
     times = time_calls_interleaved(
         detectors, frames, warmup=frames[:warmup_frames], settle_ms=settle_ms,
@@ -439,6 +486,9 @@ def ablate(
             variant.times_ms = times[variant.name]
             variant.latency = latency_stats(times[variant.name], warmup=warmup_frames)
 
+
+def _judge_changes(steps: _Steps, chosen: Sequence[str], records: Sequence[PassRecord]) -> None:
+    """Each step's latency change against the step before, each leave-one-out's against the whole, in words."""
     by_name = {v.name: v for v, _ in steps}
     previous = by_name["naive"]
     for i, name in enumerate(chosen):
@@ -457,16 +507,6 @@ def ablate(
             variant.change, *interval = relative_change(whole_variant.times_ms, variant.times_ms)
             variant.change_interval = (interval[0], interval[1])
             variant.verdict = _leave_one_out_verdict(variant, whole_variant)
-    return Ablation(
-        variants=[v for v, _ in steps],
-        machine=machine_description(),
-        latency_frames=latency_frames,
-        accuracy_frames=accuracy_frames,
-        settle_ms=settle_ms,
-        eval_threshold=eval_threshold,
-        deployed_threshold=deployed,
-        wall_s=time.perf_counter() - start,
-    )
 
 
 def write_waterfall(ablation: Ablation) -> bytes:

@@ -74,7 +74,8 @@ def _numel(shape: tuple[int, ...] | None) -> int | None:
     return None if shape is None else math.prod(shape)
 
 
-def _node_flops(node: onnx.NodeProto, shapes: Mapping[str, tuple[int, ...] | None]) -> int | None:
+# One flat branch per operator family, each its own formula: read as a table, which splitting would scatter.
+def _node_flops(node: onnx.NodeProto, shapes: Mapping[str, tuple[int, ...] | None]) -> int | None:  # noqa: C901
     """FLOPs of one node, ``None`` when its op is unknown or its shapes are."""
     op = node.op_type
     inputs = [shapes.get(name) if name else None for name in node.input]

@@ -33,8 +33,9 @@ from .backends.onnxruntime import OnnxRuntimeBackend, count_memcpy_nodes, gpu_pr
 from .backends.tensorrt import EngineBuildError, TensorRTArtifact, TensorRTBackend
 from .backends.trtexec import trtexec_fallback
 from .errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
+from .graph import concrete_input_shapes
 from .report import BackendResult
-from .verify import concrete_input_shapes, random_inputs
+from .verify import random_inputs
 
 if TYPE_CHECKING:
     from .workloads import Workload

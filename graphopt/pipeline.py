@@ -29,6 +29,7 @@ from .errors import (
     PreconditionError,
     RuntimeRunError,
 )
+from .graph import check_input_names, concrete_input_shapes, graph_inputs
 from .instrument import (
     GraphStatsInstrumentation,
     LatencyInstrumentation,
@@ -40,15 +41,7 @@ from .model_io import check_model
 from .options import OptimizeOptions
 from .passes.base import Pass, PostconditionError
 from .report import Report
-from .verify import (
-    OutputError,
-    check_input_names,
-    compare_outputs,
-    concrete_input_shapes,
-    graph_inputs,
-    random_inputs,
-    run_onnxruntime,
-)
+from .verify import OutputError, compare_outputs, random_inputs, run_onnxruntime
 
 __all__ = ["Pipeline"]
 
@@ -237,16 +230,22 @@ class Pipeline:
         except ModelLoadError as error:
             record.checks = False
             return self._roll_back(record, model, str(error))
-        rejected = self._verified(pass_, record, model, result.model, verifier)
-        if rejected is not None:
-            return self._roll_back(record, model, rejected)
+        reason = self._check_outputs(pass_, record, model, result.model, verifier)
+        if reason is not None:
+            return self._roll_back(record, model, reason)
         record.status = "modified" if result.modified else "unchanged"
         return result.model
 
     @staticmethod
-    def _verified(pass_: Pass, record: PassRecord, model: onnx.ModelProto, new: onnx.ModelProto,
-                  verifier: _Verifier | None) -> str | None:
-        """Checks the pass's interface and, with verification on, its outputs; returns why it is rolled back, if so."""
+    def _check_outputs(
+        pass_: Pass, record: PassRecord, model: onnx.ModelProto, new: onnx.ModelProto, verifier: _Verifier | None
+    ) -> str | None:
+        """Why the pass's output ``new`` must be rolled back, or None.
+
+        An interface change the pass does not declare is refused; with a
+        verifier, outputs beyond tolerance are too (unless the pass changes
+        precision or detections on purpose), and the errors are recorded.
+        """
         if _interface_changed(model, new):
             if not getattr(pass_, "changes_interface", False):
                 return "it changed the model's inputs or outputs"
@@ -267,9 +266,9 @@ class Pipeline:
         record.output_errors = errors
         bad = [name for name, err in errors.items() if not err.within_tolerance]
         if bad and (getattr(pass_, "changes_precision", False) or getattr(pass_, "changes_detections", False)):
-            # Lower precision or fewer detections on purpose: the pass checked
-            # itself; the changes are recorded, and later passes are verified
-            # against this pass's outputs.
+            # Lower precision or fewer detections on purpose: the pass
+            # checked itself; the changes are recorded, and later passes
+            # are verified against this pass's outputs.
             bad = []
         if bad:
             worst = max(errors[name].max_abs for name in bad)

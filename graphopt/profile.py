@@ -31,8 +31,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .backends.base import machine_description, measure_latency_interleaved
 from .errors import GraphoptError, RuntimeRunError, first_line
+from .graph import concrete_input_shapes
+from .timing import machine_description, measure_latency, measure_latency_interleaved
 
 __all__ = [
     "ORIGINAL",
@@ -137,7 +138,7 @@ class OpFamilyResult:
 
 
 def _inputs(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
-    from .verify import concrete_input_shapes, random_inputs
+    from .verify import random_inputs
 
     return random_inputs(model, concrete_input_shapes(model, {}), seed=seed)
 
@@ -236,7 +237,6 @@ def profile_graph(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, la
     """
     import onnxruntime as ort
 
-    from .backends.base import measure_latency
     from .backends.onnxruntime import create_session
 
     plain = create_session(model, what="the profiled graph")

@@ -20,9 +20,9 @@ from rich.table import Table
 
 from . import __version__
 from .analysis import GraphStats
-from .backends.base import LatencyStats, machine_description
 from .instrument import PassRecord, record_as_dict
 from .options import OptimizeOptions
+from .timing import LatencyStats, machine_description
 from .traffic import BoundaryTraffic, TrafficChange
 
 __all__ = ["SCHEMA", "BackendResult", "Report"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,7 +18,9 @@ import onnx
 
 from .backends.onnxruntime import create_session, run_session
 from .errors import GraphoptError, ShapeSpecError
-from .graph import declared_dims
+
+# The graph helpers live in graphopt.graph; re-exported here, where they used to be.
+from .graph import check_input_names, concrete_input_shapes, format_dims, graph_inputs
 
 __all__ = [
     "OutputError",
@@ -27,83 +29,12 @@ __all__ = [
     "compare_outputs",
     "concrete_input_shapes",
     "format_dims",
+    "graph_inputs",
     "random_inputs",
     "run_onnxruntime",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
-    """The graph inputs a caller must feed (initializers listed as inputs excluded)."""
-    initializers = {init.name for init in model.graph.initializer}
-    return [v for v in model.graph.input if v.name not in initializers]
-
-
-def format_dims(dims: Sequence[int | str | None]) -> str:
-    """Dimensions as ``1x3xHxW`` (``?`` for an unknown one)."""
-    return "x".join("?" if d is None else str(d) for d in dims)
-
-
-def check_input_names(model: onnx.ModelProto, names: Iterable[str]) -> None:
-    """Raises :class:`ShapeSpecError` for the first name that is not a graph input."""
-    inputs = [value.name for value in graph_inputs(model)]
-    for name in names:
-        if name not in inputs:
-            raise ShapeSpecError(
-                f"input shape given for '{name}', which is not an input of the graph; "
-                f"its inputs are: {', '.join(inputs) or '(none)'}"
-            )
-
-
-def concrete_input_shapes(
-    model: onnx.ModelProto, given: Mapping[str, Sequence[int]] | None = None
-) -> dict[str, tuple[int, ...]]:
-    """The concrete shape of every tensor input: the given one, else the graph's static one.
-
-    Given shapes are checked against what the graph declares: the name must be
-    a graph input, the rank must match and fixed dimensions must agree.
-
-    Raises:
-        ShapeSpecError: a given shape names no input or contradicts the graph, or
-            an input with a dynamic dimension has no given shape.
-    """
-    wanted = {name: tuple(int(d) for d in dims) for name, dims in (given or {}).items()}
-    check_input_names(model, wanted)
-    shapes: dict[str, tuple[int, ...]] = {}
-    for value in graph_inputs(model):
-        if not value.type.HasField("tensor_type"):
-            if value.name in wanted:
-                raise ShapeSpecError(f"input shape given for '{value.name}', which is not a tensor input")
-            continue
-        declared = declared_dims(value)
-        shape = wanted.get(value.name)
-        if shape is None:
-            if declared is None or not all(isinstance(d, int) for d in declared):
-                example = (
-                    "DxDx..." if declared is None else format_dims([d if isinstance(d, int) else "D" for d in declared])
-                )
-                shown = "unknown rank" if declared is None else format_dims(declared)
-                raise ShapeSpecError(
-                    f"input '{value.name}' has a dynamic shape ({shown}); give its concrete shape with "
-                    f"--input-shape {value.name}:{example}"
-                )
-            shapes[value.name] = tuple(int(d) for d in declared)  # type: ignore[arg-type]
-            continue
-        if declared is not None:
-            if len(shape) != len(declared):
-                raise ShapeSpecError(
-                    f"input shape {value.name}:{format_dims(shape)} has rank {len(shape)}, but input "
-                    f"'{value.name}' of the graph has rank {len(declared)} ({format_dims(declared)})"
-                )
-            for axis, (want, have) in enumerate(zip(declared, shape, strict=True)):
-                if isinstance(want, int) and want != have:
-                    raise ShapeSpecError(
-                        f"input shape {value.name}:{format_dims(shape)} contradicts the graph, whose input "
-                        f"'{value.name}' is {format_dims(declared)}: dimension {axis} must be {want}, not {have}"
-                    )
-        shapes[value.name] = shape
-    return shapes
 
 
 # Random inputs are drawn in float64 first; a declared dimension such as 2**40

@@ -51,13 +51,13 @@ from graphopt.graph import (
     attribute,
     constant_value,
     dead_node_indices,
+    format_dims,
     infer_tensor_info,
     takes_a_frame,
     unique_name,
 )
 from graphopt.options import OptimizeOptions
 from graphopt.passes.base import Pass, PassResult
-from graphopt.verify import format_dims
 
 if TYPE_CHECKING:
     from .ground_plane import ScaleBand
@@ -184,52 +184,82 @@ def find_scale_networks(model: onnx.ModelProto, config: DetectorConfig,
         raise ConfigError("two pyramid scales resize the frame to the same size; their networks cannot be told apart")
     networks = []
     for scale, (height, width) in zip(spec.scales, shapes, strict=True):
-        entry = [
-            i for i, node in enumerate(graph.node)
-            if node.op_type == "Conv" and node.input and info.get(node.input[0]) is not None
-            and info[node.input[0]].shape == (1, 3, height, width)
-        ]
-        images = {graph.node[i].input[0] for i in entry}
-        if len(images) != 1:
-            found = "no Conv reads" if not images else f"{len(images)} different tensors of"
-            raise ConfigError(
-                f"cannot find the network of scale {scale:g}: {found} a 1x3x{height}x{width} image; ground-plane "
-                "slicing works on a detector fused by fuse_host_stages with this --config"
-            )
-        if any(_row_padding(graph.node[i]) for i in entry):
-            raise ConfigError(f"the first convolution of scale {scale:g} pads its rows, so a slice of the image "
-                              "would not give the same scores")
-        inside: set[str] = set()
-        members = list(entry)
-        for i in entry:
-            inside.update(graph.node[i].output)
-        for i, node in enumerate(graph.node):
-            if i not in entry and any(name in inside for name in node.input) and _row_local(
-                    node, inside, constants, info):
-                members.append(i)
-                inside.update(out for out in node.output if out)
-        member_set = set(members)
-        read_outside = {
-            name for i, node in enumerate(graph.node) if i not in member_set for name in node.input if name in inside
-        } | {out.name for out in graph.output if out.name in inside}
-        rows, cols = spec.score_map_shape(scale)
-        logits = sorted(read_outside)
-        for name in logits:
-            shape = info[name].shape if name in info else None
-            if (shape is None or len(shape) != 4 or shape[0] != 1 or tuple(shape[2:]) != (rows, cols)
-                    or info[name].elem_type not in _FLOAT_TYPES or not isinstance(shape[1], int)):
-                reader = next((n for i, n in enumerate(graph.node) if i not in member_set and name in n.input), None)
-                read_by = f", read by {reader.op_type} '{reader.name}'" if reader is not None else ""
-                raise ConfigError(
-                    f"the network of scale {scale:g} ends in '{name}' of shape {format_dims(shape or ())}{read_by}, "
-                    f"not in logits of its 1xCx{rows}x{cols} score map, so ground-plane slicing cannot tell which "
-                    "rows it needs (it expects the network as the default clean-up passes leave it: convolutions, "
-                    "pools and element-wise ops on constant weights up to the logits)"
-                )
-        if not logits:
-            raise ConfigError(f"the network of scale {scale:g} has no output the rest of the graph reads")
-        networks.append(ScaleNetwork(images.pop(), tuple(entry), tuple(sorted(members)), tuple(logits)))
+        entry, image = _scale_entry(graph, info, scale, height, width)
+        members, inside = _network_members(graph, entry, constants, info)
+        logits = _network_logits(graph, info, scale, set(members), inside, spec.score_map_shape(scale))
+        networks.append(ScaleNetwork(image, tuple(entry), tuple(sorted(members)), tuple(logits)))
     return networks
+
+
+def _scale_entry(graph: onnx.GraphProto, info: dict[str, TensorInfo], scale: float, height: int,
+                 width: int) -> tuple[list[int], str]:
+    """The first convolutions of one scale's network (node indices) and the image they read.
+
+    Raises:
+        ConfigError: no Conv, or Convs of more than one tensor, read a
+            1x3xHxW image of the scale's size; or the first convolution pads rows.
+    """
+    entry = [
+        i for i, node in enumerate(graph.node)
+        if node.op_type == "Conv" and node.input and info.get(node.input[0]) is not None
+        and info[node.input[0]].shape == (1, 3, height, width)
+    ]
+    images = {graph.node[i].input[0] for i in entry}
+    if len(images) != 1:
+        found = "no Conv reads" if not images else f"{len(images)} different tensors of"
+        raise ConfigError(
+            f"cannot find the network of scale {scale:g}: {found} a 1x3x{height}x{width} image; ground-plane "
+            "slicing works on a detector fused by fuse_host_stages with this --config"
+        )
+    if any(_row_padding(graph.node[i]) for i in entry):
+        raise ConfigError(f"the first convolution of scale {scale:g} pads its rows, so a slice of the image "
+                          "would not give the same scores")
+    return entry, images.pop()
+
+
+def _network_members(graph: onnx.GraphProto, entry: list[int], constants: set[str],
+                     info: dict[str, TensorInfo]) -> tuple[list[int], set[str]]:
+    """The nodes of one scale's network (``entry`` and every row-local node after it) and the values they write."""
+    inside: set[str] = set()
+    members = list(entry)
+    for i in entry:
+        inside.update(graph.node[i].output)
+    for i, node in enumerate(graph.node):
+        if i not in entry and any(name in inside for name in node.input) and _row_local(
+                node, inside, constants, info):
+            members.append(i)
+            inside.update(out for out in node.output if out)
+    return members, inside
+
+
+def _network_logits(graph: onnx.GraphProto, info: dict[str, TensorInfo], scale: float, member_set: set[int],
+                    inside: set[str], score_map: tuple[int, int]) -> list[str]:
+    """The values of one scale's network that the rest of the graph reads: its logits, sorted.
+
+    Raises:
+        ConfigError: one is not a float 1xCxRxC tensor of the scale's score-map
+            shape, or there is none.
+    """
+    read_outside = {
+        name for i, node in enumerate(graph.node) if i not in member_set for name in node.input if name in inside
+    } | {out.name for out in graph.output if out.name in inside}
+    rows, cols = score_map
+    logits = sorted(read_outside)
+    for name in logits:
+        shape = info[name].shape if name in info else None
+        if (shape is None or len(shape) != 4 or shape[0] != 1 or tuple(shape[2:]) != (rows, cols)
+                or info[name].elem_type not in _FLOAT_TYPES or not isinstance(shape[1], int)):
+            reader = next((n for i, n in enumerate(graph.node) if i not in member_set and name in n.input), None)
+            read_by = f", read by {reader.op_type} '{reader.name}'" if reader is not None else ""
+            raise ConfigError(
+                f"the network of scale {scale:g} ends in '{name}' of shape {format_dims(shape or ())}{read_by}, "
+                f"not in logits of its 1xCx{rows}x{cols} score map, so ground-plane slicing cannot tell which "
+                "rows it needs (it expects the network as the default clean-up passes leave it: convolutions, "
+                "pools and element-wise ops on constant weights up to the logits)"
+            )
+    if not logits:
+        raise ConfigError(f"the network of scale {scale:g} has no output the rest of the graph reads")
+    return logits
 
 
 def _already_sliced(model: onnx.ModelProto, config: DetectorConfig, info: dict[str, TensorInfo]) -> bool:

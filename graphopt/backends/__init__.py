@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..errors import BackendUnavailableError, GraphoptError
-from .base import Artifact, Backend, BuildOptions, LatencyStats, measure_latency
+from ..timing import LatencyStats, measure_latency
+from .base import Artifact, Backend, BuildOptions
 from .onnxruntime import OnnxRuntimeBackend
 from .tensorrt import TensorRTBackend
 

@@ -10,7 +10,8 @@ import onnx
 import onnxruntime as ort
 
 from ..errors import RuntimeRunError, first_line
-from .base import Artifact, Backend, BuildOptions, LatencyStats, measure_latency
+from ..timing import LatencyStats, measure_latency
+from .base import Artifact, Backend, BuildOptions
 
 __all__ = [
     "GPU_PROVIDERS",

@@ -42,18 +42,20 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import onnx
 
 from ..errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
-from ..graph import declared_dims
+from ..graph import declared_dims, format_dims, graph_inputs
 from ..model_io import OutputStage
-from .base import Artifact, Backend, BuildOptions, LatencyStats
+from ..timing import LatencyStats, measure_latency
+from .base import Artifact, Backend, BuildOptions
 from .tensorrt_support import DEFAULT_TARGET, UnsupportedNode, onnx_matrix, unsupported_by_tensorrt
 
 __all__ = [
@@ -289,8 +291,6 @@ def static_input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     Raises:
         EngineBuildError: an input whose shape is not static.
     """
-    from ..verify import format_dims, graph_inputs  # verify imports the backends package
-
     shapes = {}
     for value in graph_inputs(model):
         dims = declared_dims(value)
@@ -528,10 +528,6 @@ def time_engine(plan: bytes, inputs: Mapping[str, Any], *, trt: ModuleType, warm
     Raises:
         RuntimeRunError: the engine cannot be loaded or run here.
     """
-    import numpy as np
-
-    from .base import measure_latency
-
     runtime = _create(trt, "Runtime", trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(plan)
     if engine is None:
@@ -541,21 +537,8 @@ def time_engine(plan: bytes, inputs: Mapping[str, Any], *, trt: ModuleType, warm
     stream = cuda.stream()
     host: dict[str, Any] = {}
     device: dict[str, int] = {}
-    inputs_mode = trt.TensorIOMode.INPUT
     try:
-        for index in range(engine.num_io_tensors):
-            name = engine.get_tensor_name(index)
-            shape = tuple(engine.get_tensor_shape(name))
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-            if engine.get_tensor_mode(name) == inputs_mode:
-                if name not in inputs:
-                    raise RuntimeRunError(f"no input given for the engine's input '{name}'")
-                host[name] = np.ascontiguousarray(inputs[name], dtype=dtype).reshape(shape)
-            else:
-                host[name] = np.empty(shape, dtype=dtype)
-            device[name] = cuda.malloc(host[name].nbytes)
-            context.set_tensor_address(name, device[name])
-        input_names = [n for n in host if engine.get_tensor_mode(n) == inputs_mode]
+        input_names = _bind_buffers(engine, context, cuda, inputs, trt=trt, host=host, device=device)
 
         def run() -> None:
             for name in input_names:
@@ -568,28 +551,55 @@ def time_engine(plan: bytes, inputs: Mapping[str, Any], *, trt: ModuleType, warm
                     cuda.to_host(host[name], device[name])
 
         latency = measure_latency(run, warmup=warmup, repeats=repeats)
-
-        profiler_base: Any = trt.IProfiler
-
-        class LayerTimes(profiler_base):
-            def __init__(self) -> None:
-                profiler_base.__init__(self)
-                self.times: dict[str, list[float]] = {}
-
-            def report_layer_time(self, layer_name: str, ms: float) -> None:
-                self.times.setdefault(layer_name, []).append(float(ms))
-
-        profiler = LayerTimes()
-        context.profiler = profiler
-        for _ in range(repeats):
-            run()
-        layer_ms = {name: float(np.median(times)) for name, times in profiler.times.items()}
+        layer_ms = _layer_times(context, run, trt=trt, repeats=repeats)
         outputs = {name: array.copy() for name, array in host.items() if name not in input_names}
     finally:
         for pointer in device.values():
             cuda.free(pointer)
         cuda.destroy(stream)
     return EngineTiming(latency=latency, layer_ms=layer_ms, outputs=outputs)
+
+
+def _bind_buffers(engine: Any, context: Any, cuda: _CudaRuntime, inputs: Mapping[str, Any], *, trt: ModuleType,
+                  host: dict[str, Any], device: dict[str, int]) -> list[str]:
+    """A host array and a device buffer for every tensor of ``engine``, bound to ``context``; the input names.
+
+    The arrays and buffers go into ``host`` and ``device`` as they are made,
+    so that the caller frees every buffer even when this raises halfway.
+    """
+    inputs_mode = trt.TensorIOMode.INPUT
+    for index in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(index)
+        shape = tuple(engine.get_tensor_shape(name))
+        dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+        if engine.get_tensor_mode(name) == inputs_mode:
+            if name not in inputs:
+                raise RuntimeRunError(f"no input given for the engine's input '{name}'")
+            host[name] = np.ascontiguousarray(inputs[name], dtype=dtype).reshape(shape)
+        else:
+            host[name] = np.empty(shape, dtype=dtype)
+        device[name] = cuda.malloc(host[name].nbytes)
+        context.set_tensor_address(name, device[name])
+    return [n for n in host if engine.get_tensor_mode(n) == inputs_mode]
+
+
+def _layer_times(context: Any, run: Callable[[], None], *, trt: ModuleType, repeats: int) -> dict[str, float]:
+    """Median milliseconds of each layer over ``repeats`` runs under a :class:`tensorrt.IProfiler`."""
+    profiler_base: Any = trt.IProfiler
+
+    class LayerTimes(profiler_base):
+        def __init__(self) -> None:
+            profiler_base.__init__(self)
+            self.times: dict[str, list[float]] = {}
+
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            self.times.setdefault(layer_name, []).append(float(ms))
+
+    profiler = LayerTimes()
+    context.profiler = profiler
+    for _ in range(repeats):
+        run()
+    return {name: float(np.median(times)) for name, times in profiler.times.items()}
 
 
 @dataclass

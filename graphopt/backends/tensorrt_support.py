@@ -148,7 +148,9 @@ def _data_input(node: onnx.NodeProto) -> str | None:
     return node.input[index] if len(node.input) > index and node.input[index] else None
 
 
-def _restrictions(node: onnx.NodeProto, constants: set[str], graph: onnx.GraphProto) -> Iterator[str]:
+# One flat branch per operator of TensorRT's support matrix, each its restrictions: read as a table, which
+# splitting would scatter.
+def _restrictions(node: onnx.NodeProto, constants: set[str], graph: onnx.GraphProto) -> Iterator[str]:  # noqa: C901
     """The matrix's restrictions on this node's attributes and inputs that it breaks."""
     op = node.op_type
     if op in ("AveragePool", "MaxPool", "LpPool"):

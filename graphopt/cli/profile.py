@@ -41,11 +41,12 @@ def profile_ops(
 ) -> None:
     """Time the op families in float32 and float16 on every runtime here, and MODEL by operator type."""
     from .. import optimize
+    from ..graph import concrete_input_shapes
     from ..model_io import OutputStage, load_model
     from ..passes import ConvertToFp16Pass, with_fp16
     from ..passes.static_shapes import parse_input_shape
     from ..profile import profile_graph, profile_op_families, to_json, to_markdown
-    from ..verify import concrete_input_shapes, random_inputs
+    from ..verify import random_inputs
 
     if no_microbenchmarks and model_path is None:
         raise click.UsageError("--no-microbenchmarks leaves nothing to profile: give a MODEL")

@@ -112,12 +112,7 @@ def run_onnx_optimizers(model: onnx.ModelProto, names: Sequence[str]) -> onnx.Mo
         ValueError: a name is not an onnx-optimizer pass.
         RuntimeError: onnxsim changed the graph outputs.
     """
-    known = _known_passes()
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise ValueError(f"unknown onnx-optimizer pass {unknown[0]!r}")
-    skipped = sorted(known - set(names))
-    simplified = _simplify(model, skipped)
+    simplified = _simplify(model, _other_passes(names))
 
     old, new = model.graph, simplified.graph
     output_names = [v.name for v in old.output]
@@ -131,6 +126,31 @@ def run_onnx_optimizers(model: onnx.ModelProto, names: Sequence[str]) -> onnx.Mo
     _remove_nodes(new, newly_dead, extra_initializers={t.name for t in new.initializer} - old_values)
 
     originals = _Originals(old)
+    _restore_node_names(new, originals)
+    _rename_new_initializers(new, old_values, originals)
+    _restore_graph_fields(old, new)
+
+    result = onnx.ModelProto()
+    result.CopyFrom(model)
+    result.graph.CopyFrom(new)
+    return result
+
+
+def _other_passes(names: Sequence[str]) -> list[str]:
+    """The onnx-optimizer passes not in ``names``, sorted: those onnxsim must skip.
+
+    Raises:
+        ValueError: a name is not an onnx-optimizer pass.
+    """
+    known = _known_passes()
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown onnx-optimizer pass {unknown[0]!r}")
+    return sorted(known - set(names))
+
+
+def _restore_node_names(new: onnx.GraphProto, originals: _Originals) -> None:
+    """Gives every node of ``new`` that matches an original node that node's name, in subgraphs too."""
     for node in new.node:
         match = originals.match(node)
         if match is not None:
@@ -139,8 +159,10 @@ def run_onnx_optimizers(model: onnx.ModelProto, names: Sequence[str]) -> onnx.Mo
         for node in sub.node:
             if node.output:
                 _set_name(node, originals.names.get((node.op_type, node.output[0]), node.name))
-    _rename_new_initializers(new, old_values, originals)
 
+
+def _restore_graph_fields(old: onnx.GraphProto, new: onnx.GraphProto) -> None:
+    """``new`` gets ``old``'s inputs (less removed initializers), outputs, live value_info, name and doc string."""
     old_initializers = {t.name for t in old.initializer}
     new_initializers = {t.name for t in new.initializer}
     alive = _value_names(new)
@@ -155,11 +177,6 @@ def run_onnx_optimizers(model: onnx.ModelProto, names: Sequence[str]) -> onnx.Mo
             setattr(new, field, getattr(old, field))
         else:
             new.ClearField(field)
-
-    result = onnx.ModelProto()
-    result.CopyFrom(model)
-    result.graph.CopyFrom(new)
-    return result
 
 
 def remove_dead_nodes(graph: onnx.GraphProto) -> int:

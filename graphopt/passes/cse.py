@@ -15,7 +15,7 @@ import onnx
 
 from ._onnxsim import remove_dead_nodes, run_onnx_optimizers
 from .base import Pass, PassResult
-from .redundancy import _drop_stale_value_info
+from .rewrite import drop_stale_value_info
 
 __all__ = ["STAT_KEYS", "MergeCommonSubexpressionsPass"]
 
@@ -87,7 +87,7 @@ class MergeCommonSubexpressionsPass(Pass):
         stats = {"merged": merged, "dead_nodes": dead_nodes}
         modified = any(stats.values())
         if modified:
-            _drop_stale_value_info(model.graph)
+            drop_stale_value_info(model.graph)
         logger.debug("%s: %s", self.name, stats)
         return PassResult(model, modified, stats)
 

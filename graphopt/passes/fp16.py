@@ -45,9 +45,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..detections import FUSED_DETECTOR_OUTPUTS
 from ..errors import ConfigError, RuntimeRunError
-from ..graph import consumers, dead_node_indices, graph_output_names, infer_tensor_info, unique_name
+from ..graph import consumers, dead_node_indices, graph_inputs, graph_output_names, infer_tensor_info, unique_name
 from ..options import OptimizeOptions
-from ..verify import graph_inputs
+from ..verify import run_onnxruntime
 from .base import Pass, PassResult
 from .nms_logits import PRECISION_KEY, infer_value_info, pin_float32
 
@@ -121,8 +121,12 @@ def _float_types(model: onnx.ModelProto) -> dict[str, int]:
     return {name: info.elem_type for name, info in infer_tensor_info(model).items() if info.elem_type}
 
 
-def _half_slots(node: onnx.NodeProto, types: Mapping[str, int], opset: int) -> _Slots | None:
-    """Which float inputs/outputs of ``node`` its schema lets carry float16; None if the node cannot."""
+def _schema_of_convertible(node: onnx.NodeProto, opset: int) -> onnx.defs.OpSchema | None:
+    """The schema of ``node`` if the conversion may consider it at all, else None.
+
+    Not considered: nodes outside the default domain, whose output type comes
+    from an attribute, that carry subgraphs, or that cast to float16 already.
+    """
     if node.domain not in ("", "ai.onnx") or node.op_type in _ATTRIBUTE_TYPED:
         return None
     if any(attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for attr in node.attribute):
@@ -130,8 +134,15 @@ def _half_slots(node: onnx.NodeProto, types: Mapping[str, int], opset: int) -> _
     if node.op_type == "Cast" and any(a.name == "to" and a.i == _HALF for a in node.attribute):
         return None  # casts to float16 already: a float16 input would only put a second Cast in front of it
     try:
-        schema = onnx.defs.get_schema(node.op_type, opset, "")
+        return onnx.defs.get_schema(node.op_type, opset, "")
     except onnx.defs.SchemaError:
+        return None
+
+
+def _half_slots(node: onnx.NodeProto, types: Mapping[str, int], opset: int) -> _Slots | None:
+    """Which float inputs/outputs of ``node`` its schema lets carry float16; None if the node cannot."""
+    schema = _schema_of_convertible(node, opset)
+    if schema is None:
         return None
     allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
 
@@ -203,39 +214,96 @@ def convert_to_float16(
     work.CopyFrom(model)
     graph = work.graph
     types = _float_types(work)
-    opset = _opset(work)
     reasons = dict(keep_nodes) if isinstance(keep_nodes, Mapping) else dict.fromkeys(keep_nodes, "kept by name")
     constants = {t.name: t for t in graph.initializer}
-    table = _constant_derived(graph, types)
-
     # 1. Which nodes run in float16, and which of their slots change.
+    half, kept = _choose_half_nodes(graph, types, _opset(work), reasons, keep_op_types, constants)
+    # 2. The type every float value is produced in, and the type each reader wants.
+    produced = _produced_types(graph, types, half, keep_io_types)
+    half_copies, converted_constants = _convert_constants(graph, constants, half, produced)
+    # 3. Casts where a value meets a reader that wants the other type.
+    casts = _Casts(graph, constants)
+    _cast_inputs(graph, types, half, produced, half_copies, casts)
+    outputs = graph_output_names(graph)
+    renames = _cast_outputs(graph, produced, keep_io_types, casts)
+    nodes = casts.placed(graph, constants)
+    graph.ClearField("node")
+    graph.node.extend(nodes)
+    added = sum(1 for n in nodes if n.op_type == "Cast") - sum(1 for n in model.graph.node if n.op_type == "Cast")
+    known = {**types, **produced, **dict.fromkeys(half_copies.values(), _HALF)}
+    known.update({new: produced.get(old, _FLOAT) for old, new in renames.items()})
+    known.update({out: to for (_, to), out in casts.made.items()})
+    known.update(dict.fromkeys(renames, _FLOAT))
+    _collapse_casts(graph, outputs, known)
+    for node in graph.node:
+        if node.name not in half and any(known.get(out) == _FLOAT for out in node.output):
+            pin_float32(node)  # float32 on purpose: a second conversion leaves it
+    graph.ClearField("value_info")
+    graph.value_info.extend(infer_value_info(work))
+    return Fp16Conversion(
+        model=work,
+        converted=[node.name for node in model.graph.node if node.name in half],
+        kept=kept,
+        casts=max(added, 0),
+        initializers=converted_constants,
+    )
+
+
+def _choose_half_nodes(
+    graph: onnx.GraphProto,
+    types: Mapping[str, int],
+    opset: int,
+    reasons: Mapping[str, str],
+    keep_op_types: Collection[str],
+    constants: Mapping[str, onnx.TensorProto],
+) -> tuple[dict[str, _Slots], list[KeptNode]]:
+    """The nodes that run in float16 (with the slots that change), and those kept in float32 with why."""
+    table = _constant_derived(graph, types)
     half: dict[str, _Slots] = {}
     kept: list[KeptNode] = []
     for node in graph.node:
         slots = _half_slots(node, types, opset)
         if slots is None:
             continue
-        reason = reasons.get(node.name)
-        if reason is None and node.op_type in keep_op_types:
-            reason = f"kept by op type {node.op_type}"
-        if reason is None and any(p.key == PRECISION_KEY and p.value == "float32" for p in node.metadata_props):
-            reason = f"pinned to float32 in the graph ({PRECISION_KEY})"
-        if reason is None and node.op_type != "Cast":
-            floats = [node.input[i] for i in slots.inputs]
-            if floats and all(name in table for name in floats):
-                reason = "reads float32 constants only (a table lookup): float16 would only round them"
-        if reason is None:
-            for i in slots.inputs:
-                peak = _out_of_range(constants[node.input[i]]) if node.input[i] in constants else None
-                if peak is not None:
-                    reason = f"its constant '{node.input[i]}' reaches {peak:.3g}, beyond float16's {FLOAT16_MAX:g}"
-                    break
+        reason = _keep_reason(node, slots, reasons, keep_op_types, table, constants)
         if reason is not None:
             kept.append(KeptNode(node.name, node.op_type, reason))
             continue
         half[node.name] = slots
+    return half, kept
 
-    # 2. The type every float value is produced in, and the type each reader wants.
+
+def _keep_reason(
+    node: onnx.NodeProto,
+    slots: _Slots,
+    reasons: Mapping[str, str],
+    keep_op_types: Collection[str],
+    table: set[str],
+    constants: Mapping[str, onnx.TensorProto],
+) -> str | None:
+    """Why a node that float16 could take stays in float32 (the first rule that applies), or None."""
+    reason = reasons.get(node.name)
+    if reason is not None:
+        return reason
+    if node.op_type in keep_op_types:
+        return f"kept by op type {node.op_type}"
+    if any(p.key == PRECISION_KEY and p.value == "float32" for p in node.metadata_props):
+        return f"pinned to float32 in the graph ({PRECISION_KEY})"
+    if node.op_type != "Cast":
+        floats = [node.input[i] for i in slots.inputs]
+        if floats and all(name in table for name in floats):
+            return "reads float32 constants only (a table lookup): float16 would only round them"
+    for i in slots.inputs:
+        peak = _out_of_range(constants[node.input[i]]) if node.input[i] in constants else None
+        if peak is not None:
+            return f"its constant '{node.input[i]}' reaches {peak:.3g}, beyond float16's {FLOAT16_MAX:g}"
+    return None
+
+
+def _produced_types(
+    graph: onnx.GraphProto, types: Mapping[str, int], half: Mapping[str, _Slots], keep_io_types: bool
+) -> dict[str, int]:
+    """The type each float input and node output is produced in; float16 graph inputs and Casts retyped."""
     produced: dict[str, int] = {}
     for value in graph.input:
         if types.get(value.name) == _FLOAT:
@@ -251,7 +319,20 @@ def convert_to_float16(
             for attr in node.attribute:
                 if attr.name == "to":
                     attr.i = _HALF
+    return produced
 
+
+def _convert_constants(
+    graph: onnx.GraphProto,
+    constants: Mapping[str, onnx.TensorProto],
+    half: Mapping[str, _Slots],
+    produced: dict[str, int],
+) -> tuple[dict[str, str], int]:
+    """Float constants read in float16 converted (a float16 copy beside one also read in float32).
+
+    Records each constant's type in ``produced``; returns the copies' names by
+    original and how many constants were converted.
+    """
     users = consumers(graph)
 
     def wanted(name: str) -> set[bool]:
@@ -279,25 +360,54 @@ def convert_to_float16(
     for name, tensor in constants.items():
         if name not in wanted_half_constant and tensor.data_type == _FLOAT:
             produced[name] = _FLOAT
+    return half_copies, converted_constants
 
-    # 3. Casts where a value meets a reader that wants the other type.
-    casts: dict[tuple[str, int], str] = {}
-    after: dict[str, list[onnx.NodeProto]] = {}
-    taken = {n.name for n in graph.node} | {v for n in graph.node for v in n.output} | set(constants)
 
-    def unique(base: str) -> str:
-        return unique_name(base, taken)
+class _Casts:
+    """The Casts a conversion adds: one per value and type, each to be placed right after the value it reads."""
 
-    def cast(value: str, to: int) -> str:
+    def __init__(self, graph: onnx.GraphProto, constants: Mapping[str, onnx.TensorProto]) -> None:
+        self.taken = {n.name for n in graph.node} | {v for n in graph.node for v in n.output} | set(constants)
+        #: The cast of each (value, type) to its output name.
+        self.made: dict[tuple[str, int], str] = {}
+        #: The Casts that go right after each value's producer.
+        self.after: dict[str, list[onnx.NodeProto]] = {}
+
+    def unique(self, base: str) -> str:
+        return unique_name(base, self.taken)
+
+    def cast(self, value: str, to: int) -> str:
+        """The name of ``value`` cast to ``to``, the Cast made on first use."""
         key = (value, to)
-        if key not in casts:
+        if key not in self.made:
             suffix = "float16" if to == _HALF else "float32"
-            out = unique(f"{value}/to_{suffix}")
+            out = self.unique(f"{value}/to_{suffix}")
             node = helper.make_node("Cast", [value], [out], name=out, to=to)
-            after.setdefault(value, []).append(node)
-            casts[key] = out
-        return casts[key]
+            self.after.setdefault(value, []).append(node)
+            self.made[key] = out
+        return self.made[key]
 
+    def placed(self, graph: onnx.GraphProto, constants: Mapping[str, onnx.TensorProto]) -> list[onnx.NodeProto]:
+        """The graph's nodes with every Cast right after what it reads (graph inputs' and constants' first)."""
+        nodes: list[onnx.NodeProto] = []
+        for value in [v.name for v in graph.input] + list(constants):
+            nodes.extend(self.after.pop(value, []))
+        for node in graph.node:
+            nodes.append(node)
+            for out in node.output:
+                nodes.extend(self.after.pop(out, []))
+        return nodes
+
+
+def _cast_inputs(
+    graph: onnx.GraphProto,
+    types: Mapping[str, int],
+    half: Mapping[str, _Slots],
+    produced: Mapping[str, int],
+    half_copies: Mapping[str, str],
+    casts: _Casts,
+) -> None:
+    """Points every float input at a value of the type its node wants: a float16 copy or a Cast."""
     for node in graph.node:
         slots = half.get(node.name)
         for i, name in enumerate(node.input):
@@ -307,13 +417,21 @@ def convert_to_float16(
             if want == _HALF and name in half_copies:
                 node.input[i] = half_copies[name]
             elif produced.get(name, _FLOAT) != want:
-                node.input[i] = cast(name, want)
-    outputs = graph_output_names(graph)
+                node.input[i] = casts.cast(name, want)
+
+
+def _cast_outputs(
+    graph: onnx.GraphProto, produced: Mapping[str, int], keep_io_types: bool, casts: _Casts
+) -> dict[str, str]:
+    """Float16 graph outputs: retyped, or (``keep_io_types``) renamed and cast back to float32 under their name.
+
+    Returns the renames, output name to the float16 value's new name.
+    """
     renames: dict[str, str] = {}
     for value in graph.output:
         if produced.get(value.name) == _HALF:
             if keep_io_types:
-                renames[value.name] = unique(f"{value.name}/float16")
+                renames[value.name] = casts.unique(f"{value.name}/float16")
             else:
                 value.type.tensor_type.elem_type = _HALF
     for node in graph.node:
@@ -323,42 +441,15 @@ def convert_to_float16(
         for i, name in enumerate(node.input):
             if name in renames:
                 node.input[i] = renames[name]
-    for value, _to in list(casts):
+    for value, _to in list(casts.made):
         if value in renames:
-            for node in after.pop(value, []):
+            for node in casts.after.pop(value, []):
                 node.input[0] = renames[value]
-                after.setdefault(renames[value], []).append(node)
+                casts.after.setdefault(renames[value], []).append(node)
     for old, new in renames.items():
-        node = helper.make_node("Cast", [new], [old], name=unique(f"{old}/to_float32"), to=_FLOAT)
-        after.setdefault(new, []).append(node)
-
-    nodes: list[onnx.NodeProto] = []
-    for value in [v.name for v in graph.input] + list(constants):
-        nodes.extend(after.pop(value, []))
-    for node in graph.node:
-        nodes.append(node)
-        for out in node.output:
-            nodes.extend(after.pop(out, []))
-    graph.ClearField("node")
-    graph.node.extend(nodes)
-    added = sum(1 for n in nodes if n.op_type == "Cast") - sum(1 for n in model.graph.node if n.op_type == "Cast")
-    known = {**types, **produced, **dict.fromkeys(half_copies.values(), _HALF)}
-    known.update({new: produced.get(old, _FLOAT) for old, new in renames.items()})
-    known.update({out: to for (_, to), out in casts.items()})
-    known.update(dict.fromkeys(renames, _FLOAT))
-    _collapse_casts(graph, outputs, known)
-    for node in graph.node:
-        if node.name not in half and any(known.get(out) == _FLOAT for out in node.output):
-            pin_float32(node)  # float32 on purpose: a second conversion leaves it
-    graph.ClearField("value_info")
-    graph.value_info.extend(infer_value_info(work))
-    return Fp16Conversion(
-        model=work,
-        converted=[node.name for node in model.graph.node if node.name in half],
-        kept=kept,
-        casts=max(added, 0),
-        initializers=converted_constants,
-    )
+        node = helper.make_node("Cast", [new], [old], name=casts.unique(f"{old}/to_float32"), to=_FLOAT)
+        casts.after.setdefault(new, []).append(node)
+    return renames
 
 
 def _collapse_casts(graph: onnx.GraphProto, outputs: set[str], known: Mapping[str, int]) -> None:
@@ -438,8 +529,6 @@ def detections_accept(*, score_tolerance: float = 1e-2) -> Acceptance:
 
 
 def _run(model: onnx.ModelProto, feeds: Sequence[Feeds], what: str) -> list[dict[str, np.ndarray]]:
-    from ..verify import run_onnxruntime
-
     return [run_onnxruntime(model, dict(f), what=what) for f in feeds]
 
 
@@ -482,17 +571,38 @@ def _guarded(
     keep = dict(keep)
     first = convert_to_float16(model, keep_nodes=keep, keep_op_types=keep_op_types, keep_io_types=keep_io_types)
     candidates = list(first.converted)
-    guard: list[KeptNode] = []
     ops = {n.name: n.op_type for n in model.graph.node}
     # Every node's outputs, kept ones too: a kept node's value is still cast for its float16 readers.
     activations, reference = _float32_run(model, feeds)
+    guard = _keep_overflowing(model, activations, candidates, keep)
+    trial = _Trial(model, feeds, reference, accept, keep_op_types, keep_io_types)
+    half = [name for name in candidates if name not in keep]
+    why = trial.failure(keep)
+    if why is not None:
+        for name in _fewest_float32(model, half, lambda extra: trial.failure(keep, extra), why):
+            reason = f"float16 here changes the outputs ({why})"
+            keep[name] = reason
+            guard.append(KeptNode(name, ops[name], reason))
+    final = convert_to_float16(model, keep_nodes=keep, keep_op_types=keep_op_types, keep_io_types=keep_io_types)
+    return final, guard
+
+
+def _keep_overflowing(
+    model: onnx.ModelProto, activations: Mapping[str, float], candidates: Sequence[str], keep: dict[str, str]
+) -> list[KeptNode]:
+    """Adds to ``keep`` every candidate whose output exceeds float16's range on the calibration inputs.
+
+    Such a value overflows wherever it is cast for a float16 reader, so its
+    readers stay in float32 too. Returns the nodes added, with why.
+    """
+    guard: list[KeptNode] = []
+    ops = {n.name: n.op_type for n in model.graph.node}
     overflowing = {name: peak for name, peak in activations.items() if peak > FLOAT16_MAX}
     for name, peak in overflowing.items():
         if name in candidates and name not in keep:
             reason = f"its output reaches {peak:.3g} on the calibration inputs, beyond float16's {FLOAT16_MAX:g}"
             keep[name] = reason
             guard.append(KeptNode(name, ops[name], reason))
-    # Such a value overflows wherever it is cast for a float16 reader, so its readers stay in float32 too.
     users = consumers(model.graph)
     for node in model.graph.node:
         if node.name not in overflowing:
@@ -504,52 +614,70 @@ def _guarded(
                               f"inputs, beyond float16's {FLOAT16_MAX:g}")
                     keep[reader.name] = reason
                     guard.append(KeptNode(reader.name, reader.op_type, reason))
+    return guard
 
-    def failure(extra: Collection[str]) -> str | None:
+
+@dataclass
+class _Trial:
+    """A conversion tried on the calibration inputs against the float32 outputs (``reference``)."""
+
+    model: onnx.ModelProto
+    feeds: Sequence[Feeds]
+    reference: Sequence[Mapping[str, np.ndarray]]
+    accept: Acceptance
+    keep_op_types: Collection[str]
+    keep_io_types: bool
+
+    def failure(self, keep: Mapping[str, str], extra: Collection[str] = ()) -> str | None:
+        """Why the conversion keeping ``keep`` and ``extra`` in float32 changes the outputs; None if it does not."""
         trial = {**keep, **dict.fromkeys(extra, "")}
-        converted = convert_to_float16(model, keep_nodes=trial, keep_op_types=keep_op_types,
-                                       keep_io_types=keep_io_types)
+        converted = convert_to_float16(self.model, keep_nodes=trial, keep_op_types=self.keep_op_types,
+                                       keep_io_types=self.keep_io_types)
         # Without keep_io_types the float inputs are float16: the calibration inputs must be too.
         half_inputs = {v.name for v in converted.model.graph.input if v.type.tensor_type.elem_type == _HALF}
-        trial_feeds = [{k: v.astype(np.float16) if k in half_inputs else v for k, v in f.items()} for f in feeds]
+        trial_feeds = [{k: v.astype(np.float16) if k in half_inputs else v for k, v in f.items()}
+                       for f in self.feeds]
         try:
             outputs = _run(converted.model, trial_feeds, "the float16 model (precision guard)")
         except RuntimeRunError as error:
             return str(error)
-        for number, (ref, new) in enumerate(zip(reference, outputs, strict=True)):
-            why = accept(ref, new)
+        for number, (ref, new) in enumerate(zip(self.reference, outputs, strict=True)):
+            why = self.accept(ref, new)
             if why is not None:
                 return f"calibration input {number + 1}: {why}"
         return None
 
-    half = [name for name in candidates if name not in keep]
-    why = failure(())
-    if why is not None:
-        # The fewest nodes nearest the outputs (in steps) whose float32 restores the outputs (bisection), ...
-        tail = sorted(half, key=_distance_to_outputs(model).__getitem__)
-        low, high = 0, len(tail)
-        while low < high:
-            middle = (low + high) // 2
-            if failure(tail[:middle]) is None:
-                high = middle
-            else:
-                low = middle + 1
-        chosen = tail[:low]
-        if low == len(tail) and failure(chosen) is not None:
-            raise ConfigError(f"the float16 graph fails even with every node in float32 ({why})")
-        # ... then each of them returned to float16 where the outputs allow it.
-        needed = list(chosen)
-        if len(chosen) <= 64:
-            for name in chosen:
-                rest = [n for n in needed if n != name]
-                if failure(rest) is None:
-                    needed = rest
-        for name in needed:
-            reason = f"float16 here changes the outputs ({why})"
-            keep[name] = reason
-            guard.append(KeptNode(name, ops[name], reason))
-    final = convert_to_float16(model, keep_nodes=keep, keep_op_types=keep_op_types, keep_io_types=keep_io_types)
-    return final, guard
+
+def _fewest_float32(
+    model: onnx.ModelProto, half: Sequence[str], failure: Callable[[Collection[str]], str | None], why: str
+) -> list[str]:
+    """The float16 nodes to keep in float32 so that ``failure`` reports none.
+
+    First the fewest nodes nearest the outputs (in steps) whose float32
+    restores the outputs (bisection), then each of them returned to float16
+    where the outputs allow it.
+
+    Raises:
+        ConfigError: the outputs change even with every node in float32.
+    """
+    tail = sorted(half, key=_distance_to_outputs(model).__getitem__)
+    low, high = 0, len(tail)
+    while low < high:
+        middle = (low + high) // 2
+        if failure(tail[:middle]) is None:
+            high = middle
+        else:
+            low = middle + 1
+    chosen = tail[:low]
+    if low == len(tail) and failure(chosen) is not None:
+        raise ConfigError(f"the float16 graph fails even with every node in float32 ({why})")
+    needed = list(chosen)
+    if len(chosen) <= 64:
+        for name in chosen:
+            rest = [n for n in needed if n != name]
+            if failure(rest) is None:
+                needed = rest
+    return needed
 
 
 def _distance_to_outputs(model: onnx.ModelProto) -> dict[str, int]:

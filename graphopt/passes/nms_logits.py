@@ -327,16 +327,33 @@ class _Head:
 
     # -- rewriting -----------------------------------------------------------
     def rewrite(self, sources: Sequence[onnx.NodeProto], *, pin: bool = True) -> dict[str, int]:
-        graph = self.graph
         starts = [value for source in sources for value in self._starts(source) or []]
         region, values = self._walk(starts)
         self._check_closed(region, values)
-        writer = _Writer(graph, "nms_on_logits")
+        writer = _Writer(self.graph, "nms_on_logits")
         stats = dict.fromkeys(STAT_KEYS, 0)
         stats["sources"], stats["head_nodes"] = len(sources), len(region)
         placed: dict[int, list[onnx.NodeProto]] = {}  # nodes to insert before the graph node with this id
+        replaced = self._rewrite_entries(writer, sources, values, placed)
+        self._rewrite_region(writer, region, values, placed, replaced, stats)
+        stats["exits"] = self._add_exits(writer, region, values, replaced)
+        if pin:
+            # The head stays float32 (a float16 conversion reads the float16 logits into it):
+            # neighbouring cells interpolated between nearly equal logits can tie at float16's
+            # resolution (0.008 at log-odds 8), and a tie is two peaks, a duplicate detection.
+            for node in [*region, *(n for nodes in placed.values() for n in nodes)]:
+                if id(node) not in replaced:
+                    pin_float32(node)
+        self._rebuild(placed, replaced)
+        logger.debug("log-odds head: %s", stats)
+        return stats
 
-        # Entries: the class's log-odds from the logits, in place of the Gather of its probability.
+    def _rewrite_entries(self, writer: _Writer, sources: Sequence[onnx.NodeProto], values: set[str],
+                         placed: dict[int, list[onnx.NodeProto]]) -> set[int]:
+        """Entries: the class's log-odds from the logits, in place of the Gather of its probability.
+
+        Returns the ids of the graph nodes the new ones replace.
+        """
         replaced: set[int] = set()
         for source in sources:
             if source.op_type == "Sigmoid":
@@ -363,7 +380,11 @@ class _Head:
                 self._class_log_odds(writer, source, logits, gather)
                 placed.setdefault(id(gather), []).extend(writer.nodes)
                 replaced.add(id(gather))
+        return replaced
 
+    def _rewrite_region(self, writer: _Writer, region: Sequence[onnx.NodeProto], values: set[str],
+                        placed: dict[int, list[onnx.NodeProto]], replaced: set[int], stats: dict[str, int]) -> None:
+        """Resamplings carried out in the log domain, every constant the scores meet mapped to log-odds."""
         pairs: dict[str, tuple[str, str]] = {}
         for node in region:
             writer.nodes = []
@@ -380,7 +401,10 @@ class _Head:
                 if name in self.constants and name not in values and self._maps_constant(node, i):
                     node.input[i] = self._mapped_constant(writer, name)
                     stats["constants"] += 1
-        # Exits: probabilities again (in float32) wherever scores leave the head.
+
+    def _add_exits(self, writer: _Writer, region: Sequence[onnx.NodeProto], values: set[str],
+                   replaced: set[int]) -> int:
+        """Exits: probabilities again (in float32) wherever scores leave the head; returns how many."""
         exits = 0
         inside = {id(node) for node in region} | replaced
         for value in sorted(values):
@@ -392,23 +416,19 @@ class _Head:
                 self._rename_value(value, odds)
                 writer.nodes = []
                 self._pinned_sigmoid(writer, odds, value)
-                graph.node.extend(writer.nodes)
+                self.graph.node.extend(writer.nodes)
                 self._replace_input(leaving, odds, value)
             elif leaving:
                 exits += 1
                 writer.nodes = []
                 probability = self._pinned_sigmoid(writer, value, None)
-                graph.node.extend(writer.nodes)
+                self.graph.node.extend(writer.nodes)
                 self._replace_input(leaving, value, probability)
-        stats["exits"] = exits
+        return exits
 
-        if pin:
-            # The head stays float32 (a float16 conversion reads the float16 logits into it):
-            # neighbouring cells interpolated between nearly equal logits can tie at float16's
-            # resolution (0.008 at log-odds 8), and a tie is two peaks, a duplicate detection.
-            for node in [*region, *(n for nodes in placed.values() for n in nodes)]:
-                if id(node) not in replaced:
-                    pin_float32(node)
+    def _rebuild(self, placed: dict[int, list[onnx.NodeProto]], replaced: set[int]) -> None:
+        """The graph with the new nodes in place of the replaced ones, sorted, pruned and re-typed."""
+        graph = self.graph
         rebuilt: list[onnx.NodeProto] = []
         for node in graph.node:
             rebuilt.extend(placed.get(id(node), []))
@@ -425,8 +445,6 @@ class _Head:
         # Types and shapes of the head changed: declare them afresh.
         graph.ClearField("value_info")
         graph.value_info.extend(infer_value_info(self.model))
-        logger.debug("log-odds head: %s", stats)
-        return stats
 
     def _check_closed(self, region: Sequence[onnx.NodeProto], values: set[str]) -> None:
         """Every other operand of a head node must be a constant (mapped) or carry scores too."""

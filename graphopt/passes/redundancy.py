@@ -30,10 +30,14 @@ from ..graph import (
     resolve,
 )
 from .base import Pass, PassResult
+from .rewrite import drop_stale_value_info
 
 __all__ = ["STAT_KEYS", "RemoveRedundantNodesPass"]
 
 logger = logging.getLogger(__name__)
+
+# The old private name, for code that imported it from here; the helper lives in .rewrite.
+_drop_stale_value_info = drop_stale_value_info
 
 # The keys of PassResult.stats, one per rewrite, in the order the class docstring lists them.
 STAT_KEYS = (
@@ -114,7 +118,7 @@ class RemoveRedundantNodesPass(Pass):
                 break
         modified = any(stats.values())
         if modified:
-            _drop_stale_value_info(model.graph)
+            drop_stale_value_info(model.graph)
         logger.debug("%s: %s", self.name, stats)
         return PassResult(model, modified, stats)
 
@@ -395,11 +399,3 @@ def _remove_unused(graph: onnx.GraphProto, stats: dict[str, int], *, remove_inpu
             del graph.input[index]
             stats["unused_inputs"] += 1
 
-
-def _drop_stale_value_info(graph: onnx.GraphProto) -> None:
-    """Drops value_info of values the main graph no longer has (full_check rejects some)."""
-    alive = {v.name for v in graph.input} | {t.name for t in graph.initializer}
-    alive |= {out for node in graph.node for out in node.output}
-    for index in reversed(range(len(graph.value_info))):
-        if graph.value_info[index].name not in alive:
-            del graph.value_info[index]

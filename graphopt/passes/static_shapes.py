@@ -18,9 +18,17 @@ from collections.abc import Mapping, Sequence
 import onnx
 
 from ..errors import ShapeSpecError, first_line
-from ..graph import attribute, constant_value, declared_dims, infer_tensor_info, set_dims
+from ..graph import (
+    attribute,
+    concrete_input_shapes,
+    constant_value,
+    declared_dims,
+    format_dims,
+    graph_inputs,
+    infer_tensor_info,
+    set_dims,
+)
 from ..options import OptimizeOptions
-from ..verify import concrete_input_shapes, format_dims, graph_inputs
 from ._onnxsim import quiet_simplify
 from .base import Pass, PassResult
 

@@ -22,7 +22,7 @@ from onnx import numpy_helper
 
 from ..graph import attribute, consumers, graph_output_names, infer_tensor_info
 from .base import Pass, PassResult
-from .redundancy import _drop_stale_value_info
+from .rewrite import drop_stale_value_info
 
 __all__ = ["STAT_KEYS", "PushTransposesPass"]
 
@@ -100,7 +100,7 @@ class PushTransposesPass(Pass):
             pass
         modified = any(stats.values())
         if modified:
-            _drop_stale_value_info(model.graph)
+            drop_stale_value_info(model.graph)
         logger.debug("%s: %s", self.name, stats)
         return PassResult(model, modified, stats)
 
