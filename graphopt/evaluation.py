@@ -500,15 +500,8 @@ def compare_detections(
             f"there are reference detections for {len(reference)} frames but candidate detections for {len(candidate)}"
         )
     per_frame = tuple(
-        _compare_frame(
-            index,
-            ref,
-            cand,
-            iou_threshold=iou_threshold,
-            compare_scores=compare_scores,
-            identical_iou=identical_iou,
-            score_tolerance=score_tolerance,
-        )
+        _compare_frame(index, ref, cand, iou_threshold=iou_threshold, compare_scores=compare_scores,
+                       identical_iou=identical_iou, score_tolerance=score_tolerance)
         for index, (ref, cand) in enumerate(zip(reference, candidate, strict=True))
     )
     pairs = [pair for frame in per_frame for pair in frame.pairs]

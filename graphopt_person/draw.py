@@ -108,6 +108,39 @@ def _band_panel(
     return out
 
 
+def _caption_layout(captions: Sequence[tuple[str, str]], width: int) -> tuple[int, int, int, int]:
+    """Font scale, padding, line height and strip height of the panels' two caption lines."""
+    widest = max(text_size(line, scale=2)[0] for lines in captions for line in lines)
+    # The font at twice its size where every caption fits the panel, else at its own size (clipped if need be).
+    text_scale = 2 if widest + 2 * 8 <= width else 1
+    pad = 2 * text_scale
+    line_h = max(text_size(line, scale=text_scale)[1] for lines in captions for line in lines)
+    return text_scale, pad, line_h, 3 * pad + 2 * line_h
+
+
+def _check_band_inputs(frame: np.ndarray, bands: Sequence[ScaleBand], spec: DetectorSpec, horizon_v: float,
+                       truth: np.ndarray | None) -> np.ndarray:
+    """The ground-truth boxes as ``(N, 4)``, after checking :func:`draw_bands`'s arguments (``ValueError``)."""
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"draw_bands needs an (H, W, 3) uint8 RGB frame, got {frame.dtype} {frame.shape}")
+    height, width = frame.shape[:2]
+    if (height, width) != (spec.frame_height, spec.frame_width):
+        raise ValueError(
+            f"the frame is {width}x{height}, but the bands are for the detector's "
+            f"{spec.frame_width}x{spec.frame_height} frames"
+        )
+    if len(bands) == 0:
+        raise ValueError("draw_bands needs at least one scale's band")
+    if not np.isfinite(horizon_v):
+        raise ValueError(f"the horizon row must be a finite number, got {horizon_v}")
+    boxes = np.zeros((0, 4)) if truth is None else np.asarray(truth, dtype=np.float64)
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"ground-truth boxes must have shape (N, 4) as (x0, y0, x1, y1), got {boxes.shape}")
+    return boxes
+
+
 def draw_bands(
     frame: np.ndarray,
     bands: Sequence[ScaleBand],
@@ -149,31 +182,10 @@ def draw_bands(
             detector's frame size, there are no bands, the horizon row is not
             finite, or the ground truth is not ``(N, 4)``.
     """
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"draw_bands needs an (H, W, 3) uint8 RGB frame, got {frame.dtype} {frame.shape}")
+    boxes = _check_band_inputs(frame, bands, spec, horizon_v, truth)
     height, width = frame.shape[:2]
-    if (height, width) != (spec.frame_height, spec.frame_width):
-        raise ValueError(
-            f"the frame is {width}x{height}, but the bands are for the detector's "
-            f"{spec.frame_width}x{spec.frame_height} frames"
-        )
-    if len(bands) == 0:
-        raise ValueError("draw_bands needs at least one scale's band")
-    if not np.isfinite(horizon_v):
-        raise ValueError(f"the horizon row must be a finite number, got {horizon_v}")
-    boxes = np.zeros((0, 4)) if truth is None else np.asarray(truth, dtype=np.float64)
-    if boxes.size == 0:
-        boxes = boxes.reshape(0, 4)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"ground-truth boxes must have shape (N, 4) as (x0, y0, x1, y1), got {boxes.shape}")
-
     captions = [_band_caption(band) for band in bands]
-    widest = max(text_size(line, scale=2)[0] for lines in captions for line in lines)
-    # The font at twice its size where every caption fits the panel, else at its own size (clipped if need be).
-    text_scale = 2 if widest + 2 * 8 <= width else 1
-    pad = 2 * text_scale
-    line_h = max(text_size(line, scale=text_scale)[1] for lines in captions for line in lines)
-    strip = 3 * pad + 2 * line_h
+    text_scale, pad, line_h, strip = _caption_layout(captions, width)
     count = len(bands)
     out = np.empty((strip + height, count * width + (count - 1) * _PANEL_GAP, 3), dtype=np.uint8)
     out[:] = _GAP_COLOR

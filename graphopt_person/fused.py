@@ -113,15 +113,8 @@ def _onnx_opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def network_interface(model: onnx.ModelProto, spec: DetectorSpec) -> NetworkInterface:
-    """Checks that ``model`` is a classifier network the spec describes, and says how it is wired.
-
-    Raises:
-        ConfigError: one sentence on what does not fit: not one ``[N, 3, H, W]``
-            float32 input, fixed height and width where the pyramid needs
-            others, not one output, or an output whose score map at some scale
-            is not the spec's (window or stride differ).
-    """
+def _check_network_input(model: onnx.ModelProto) -> tuple[onnx.ValueInfoProto, list[int | str | None]]:
+    """The network's one ``[N, 3, H, W]`` float32 image input and its dims, after the checks that need no spec."""
     inputs = graph_inputs(model)
     dims = declared_dims(inputs[0]) if len(inputs) == 1 else None
     if dims is None or len(dims) != 4 or (isinstance(dims[1], int) and dims[1] != 3):
@@ -142,34 +135,51 @@ def network_interface(model: onnx.ModelProto, spec: DetectorSpec) -> NetworkInte
     if any(attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in model.graph.node
            for attr in n.attribute):
         raise ConfigError("the detector fusion cannot copy a network with subgraphs (If/Loop/Scan)")
+    return image, dims
 
+
+def _score_map_at(model: onnx.ModelProto, spec: DetectorSpec, dims: Sequence[int | str | None],
+                  scale: float) -> tuple[tuple[int, ...], int]:
+    """The network's output shape at one pyramid scale and its class axis (1 or 3), checked against the spec."""
+    height, width = spec.scaled_frame_shape(scale)
+    if (isinstance(dims[2], int) and dims[2] != height) or (isinstance(dims[3], int) and dims[3] != width):
+        raise ConfigError(
+            f"the network's input is fixed at {dims[2]}x{dims[3]}, but the pyramid needs {height}x{width} "
+            f"at scale {scale}; export it with dynamic height and width"
+        )
+    found = inferred_output_dims(model, height, width)
+    rows, cols = spec.score_map_shape(scale)
+    if found is None or len(found) != 4 or not all(isinstance(d, int) for d in found):
+        raise ConfigError(
+            f"the shape of the network's output at scale {scale} ({height}x{width} input) cannot be inferred"
+        )
+    shape = tuple(int(d) for d in found)  # type: ignore[arg-type]
+    if shape[1:3] == (rows, cols) and shape[3] > PERSON_CLASS:
+        return shape, 3
+    if shape[2:4] == (rows, cols) and shape[1] > PERSON_CLASS:
+        return shape, 1
+    spec_text = f"window {spec.window_width}x{spec.window_height}, stride {spec.stride}"
+    raise ConfigError(
+        f"the network's output at scale {scale} is {format_dims(shape)}, but the spec ({spec_text}) "
+        f"expects a {rows}x{cols} score map with classes first or last"
+    )
+
+
+def network_interface(model: onnx.ModelProto, spec: DetectorSpec) -> NetworkInterface:
+    """Checks that ``model`` is a classifier network the spec describes, and says how it is wired.
+
+    Raises:
+        ConfigError: one sentence on what does not fit: not one ``[N, 3, H, W]``
+            float32 input, fixed height and width where the pyramid needs
+            others, not one output, or an output whose score map at some scale
+            is not the spec's (window or stride differ).
+    """
+    image, dims = _check_network_input(model)
     class_axis = classes = 0
     output_bytes = []
     itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(model.graph.output[0].type.tensor_type.elem_type)).itemsize
     for scale in spec.scales:
-        height, width = spec.scaled_frame_shape(scale)
-        if (isinstance(dims[2], int) and dims[2] != height) or (isinstance(dims[3], int) and dims[3] != width):
-            raise ConfigError(
-                f"the network's input is fixed at {dims[2]}x{dims[3]}, but the pyramid needs {height}x{width} "
-                f"at scale {scale}; export it with dynamic height and width"
-            )
-        found = inferred_output_dims(model, height, width)
-        rows, cols = spec.score_map_shape(scale)
-        if found is None or len(found) != 4 or not all(isinstance(d, int) for d in found):
-            raise ConfigError(
-                f"the shape of the network's output at scale {scale} ({height}x{width} input) cannot be inferred"
-            )
-        shape = tuple(int(d) for d in found)  # type: ignore[arg-type]
-        if shape[1:3] == (rows, cols) and shape[3] > PERSON_CLASS:
-            axis = 3
-        elif shape[2:4] == (rows, cols) and shape[1] > PERSON_CLASS:
-            axis = 1
-        else:
-            spec_text = f"window {spec.window_width}x{spec.window_height}, stride {spec.stride}"
-            raise ConfigError(
-                f"the network's output at scale {scale} is {format_dims(shape)}, but the spec ({spec_text}) "
-                f"expects a {rows}x{cols} score map with classes first or last"
-            )
+        shape, axis = _score_map_at(model, spec, dims, scale)
         if class_axis and axis != class_axis:
             raise ConfigError("the network's output layout changes between pyramid scales")
         class_axis, classes = axis, shape[axis]

@@ -171,6 +171,30 @@ def _check_camera(config: DetectorConfig) -> None:
         )
 
 
+def _band(config: DetectorConfig, index: int, scale: float, low: float, high: float, margin_rows: int) -> ScaleBand:
+    """One scale's band: the rows where people ``low``-``high`` pixels tall stand, in each coordinate system."""
+    spec, camera = config.detector, config.camera
+    map_height = spec.score_map_shape(scale)[0]
+    input_height = spec.scaled_frame_shape(scale)[0]
+    feet, centres = feasible_rows(camera, camera.person_height_m, low, high)
+    foot_rows = centre_rows = map_rows = input_rows = grid_rows = None
+    if centres.size:
+        foot_rows = (float(feet.min()), float(feet.max()))
+        centre_rows = (float(centres.min()), float(centres.max()))
+        factor = input_height / spec.frame_height
+        # Window i is centred at stride·i + window_height/2 of the resized frame (as in grid.resample_matrix).
+        first_exact, last_exact = ((c * factor - spec.window_height / 2) / spec.stride for c in centre_rows)
+        first = max(math.floor(first_exact) - margin_rows, 0)
+        last = min(math.ceil(last_exact) + margin_rows, map_height - 1)
+        if first <= last:
+            map_rows = (first, last)
+            input_rows = (spec.stride * first, spec.stride * last + spec.window_height)
+            grid_rows = _exact_grid_rows(spec, scale, first, last)
+    return ScaleBand(index=index, scale=scale, person_px=(low, high), foot_rows=foot_rows, centre_rows=centre_rows,
+                     map_rows=map_rows, map_height=map_height, input_rows=input_rows, input_height=input_height,
+                     grid_rows=grid_rows)
+
+
 def ground_plane_bands(config: DetectorConfig, *, margin_rows: int = DEFAULT_MARGIN_ROWS) -> tuple[ScaleBand, ...]:
     """The band of rows each pyramid scale computes (see the module docstring).
 
@@ -196,36 +220,8 @@ def ground_plane_bands(config: DetectorConfig, *, margin_rows: int = DEFAULT_MAR
             f"lies at row {horizon:.0f}, {where} the {spec.frame_width}x{spec.frame_height} frame; ground-plane "
             "slicing needs the horizon in view (check the tilt's sign and units)"
         )
-    bands = []
-    for index, (scale, (low, high)) in enumerate(zip(spec.scales, scale_height_ranges(spec), strict=True)):
-        map_height = spec.score_map_shape(scale)[0]
-        input_height = spec.scaled_frame_shape(scale)[0]
-        feet, centres = feasible_rows(camera, camera.person_height_m, low, high)
-        foot_rows = centre_rows = map_rows = input_rows = grid_rows = None
-        if centres.size:
-            foot_rows = (float(feet.min()), float(feet.max()))
-            centre_rows = (float(centres.min()), float(centres.max()))
-            factor = input_height / spec.frame_height
-            # Window i is centred at stride·i + window_height/2 of the resized frame (as in grid.resample_matrix).
-            first_exact, last_exact = ((c * factor - spec.window_height / 2) / spec.stride for c in centre_rows)
-            first = max(math.floor(first_exact) - margin_rows, 0)
-            last = min(math.ceil(last_exact) + margin_rows, map_height - 1)
-            if first <= last:
-                map_rows = (first, last)
-                input_rows = (spec.stride * first, spec.stride * last + spec.window_height)
-                grid_rows = _exact_grid_rows(spec, scale, first, last)
-        bands.append(ScaleBand(
-            index=index,
-            scale=scale,
-            person_px=(low, high),
-            foot_rows=foot_rows,
-            centre_rows=centre_rows,
-            map_rows=map_rows,
-            map_height=map_height,
-            input_rows=input_rows,
-            input_height=input_height,
-            grid_rows=grid_rows,
-        ))
+    bands = [_band(config, index, scale, low, high, margin_rows)
+             for index, (scale, (low, high)) in enumerate(zip(spec.scales, scale_height_ranges(spec), strict=True))]
     if all(band.map_rows is None for band in bands):
         short, tall = camera.person_height_m
         raise ConfigError(

@@ -19,7 +19,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("graphopt", "benchmarks")
+PACKAGES = ("graphopt", "graphopt_person", "benchmarks")
 MAX_LINES = 60
 
 _WORKLOAD_MOVE = "to be split with the workload move (issue 19)"
