@@ -62,8 +62,8 @@ def _frame(config: Any, image_path: Path | None, scene: int | None, output_path:
         GraphoptError: the image file is missing or not a readable PNG.
         ConfigError: the image is not the detector's frame size.
     """
+    from .data import render_scene
     from .draw import read_png
-    from .scenes import render_scene
 
     spec = config.detector
     if image_path is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphopt_person.scenes import Scene, generate_scenes, render_scene, scene_seeds
+from graphopt_person.data import Scene, generate_scenes, render_scene, scene_seeds
 from graphopt_person.spec import DetectorConfig, load_config, parse_config
 
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector" / "detector.toml"
@@ -165,7 +165,7 @@ def test_other_cameras_and_frames(config: DetectorConfig) -> None:
 
 
 def test_fast_projection_agrees_with_the_camera(config: DetectorConfig) -> None:
-    from graphopt_person.scenes import _Cam
+    from graphopt_person.data.scenes import _Cam
 
     points = np.random.default_rng(0).uniform([-4, 1, 0], [4, 15, 3], size=(50, 3))
     uv, depth = _Cam(config.camera, 640, 480, 1.0, 0.2, 12.0).project(points)
