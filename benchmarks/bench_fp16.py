@@ -57,8 +57,8 @@ from graphopt.options import OptimizeOptions
 from graphopt.passes import ConvertToFp16Pass, NmsOnLogitsPass
 from graphopt.passes.fp16 import calibration_inputs, convert_to_float16
 from graphopt.timing import machine_description
+from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
-from graphopt_person.scenes import render_scene, scene_seeds
 from graphopt_person.spec import DetectorConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]

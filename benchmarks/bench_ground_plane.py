@@ -70,9 +70,9 @@ from graphopt.errors import first_line
 from graphopt.evaluation import evaluate, iou_matrix
 from graphopt.model_io import load_model
 from graphopt.timing import machine_description
+from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
 from graphopt_person.ground_plane import DEFAULT_MARGIN_ROWS, ScaleBand, ground_plane_bands
-from graphopt_person.scenes import render_scene, scene_seeds
 from graphopt_person.slicing import GroundPlaneMismatch, GroundPlaneSlicePass
 from graphopt_person.spec import DetectorConfig, load_config
 

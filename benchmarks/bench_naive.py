@@ -28,8 +28,8 @@ import onnxruntime
 from graphopt.analysis import graph_stats
 from graphopt.model_io import load_model
 from graphopt.timing import machine_description
+from graphopt_person.data import generate_scenes
 from graphopt_person.naive import STAGES, NaiveDetector
-from graphopt_person.scenes import generate_scenes
 from graphopt_person.spec import DetectorConfig, DetectorSpec, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"

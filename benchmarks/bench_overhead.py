@@ -83,9 +83,9 @@ from graphopt.errors import GraphoptError, RuntimeRunError, first_line
 from graphopt.graph import attribute, infer_tensor_info, set_dims
 from graphopt.model_io import load_model
 from graphopt.timing import machine_description
+from graphopt_person.data import generate_scenes
 from graphopt_person.fused import FusedDetector, naive_host_stages
 from graphopt_person.naive import NaiveDetector
-from graphopt_person.scenes import generate_scenes
 from graphopt_person.spec import DetectorSpec, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"

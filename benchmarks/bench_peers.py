@@ -69,9 +69,9 @@ from graphopt.model_io import load_model
 from graphopt.passes.static_shapes import parse_input_shape
 from graphopt.timing import machine_description, time_calls_interleaved
 from graphopt.verify import compare_outputs, random_inputs
+from graphopt_person.data import generate_scenes
 from graphopt_person.fused import FusedDetector
 from graphopt_person.naive import NaiveDetector
-from graphopt_person.scenes import generate_scenes
 from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"

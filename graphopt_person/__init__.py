@@ -7,7 +7,8 @@
 * :mod:`.fused`: the whole detector as one static graph (:func:`~.fused.build_fused_model`,
   :class:`FusedDetector`), which the ``fuse_host_stages`` pass writes;
 * :mod:`.grid`: pyramid resizes and the common score grid, shared by every form;
-* :mod:`.scenes`: synthetic scenes with ground truth from the camera model;
+* :mod:`.data`: synthetic scenes with ground truth from the camera model (the
+  ray-cast renderer of rooms and people that makes every frame the workload uses);
 * :mod:`.evaluate` and :mod:`.workload`: miss rate versus FPPI, detector
   comparison, logit margins at true-positive peaks;
 * :mod:`.draw`: boxes on frames and PNG files.
@@ -15,9 +16,9 @@
 
 from graphopt.detections import Detections
 
+from .data import Scene, generate_scenes, render_scene, scene_seeds
 from .fused import FusedDetector
 from .naive import NaiveDetector
-from .scenes import Scene, generate_scenes, render_scene, scene_seeds
 from .spec import CameraSpec, DetectorConfig, DetectorSpec, load_config
 
 __all__ = [

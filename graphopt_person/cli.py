@@ -38,7 +38,7 @@ def _frame(config: Any, image_path: Path | None, scene: int | None, output_path:
     """
     from graphopt.imaging import read_image
 
-    from .scenes import render_scene
+    from .data import render_scene
 
     spec = config.detector
     if image_path is None:

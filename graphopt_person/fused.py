@@ -520,7 +520,7 @@ def _run_frame(session: Any, frame: np.ndarray) -> object:
 
 def first_test_frame(config: DetectorConfig) -> np.ndarray:
     """The first synthetic test scene's frame: what latencies are measured on, so that NMS and top-K see peaks."""
-    from .scenes import render_scene, scene_seeds
+    from .data import render_scene, scene_seeds
 
     return render_scene(config, scene_seeds("test", 1)[0]).image
 

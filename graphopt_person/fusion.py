@@ -17,6 +17,7 @@ from graphopt.passes.base import PassResult
 from graphopt.passes.host_stages import STAT_KEYS, VOLUME_TOLERANCE, HostFusionMismatch
 from graphopt.traffic import TrafficChange
 
+from .data import generate_scenes
 from .fused import (
     VOLUME_OUTPUT,
     FusedDetector,
@@ -27,7 +28,6 @@ from .fused import (
     network_interface,
 )
 from .naive import NaiveDetector
-from .scenes import generate_scenes
 from .spec import DetectorConfig
 
 __all__ = ["fuse"]

@@ -63,14 +63,14 @@ def takes_frames(model: onnx.ModelProto) -> bool:
 
 
 def frames(config: DetectorConfig, split: str, count: int) -> list[dict[str, np.ndarray]]:
+    from .data import render_scene, scene_seeds
     from .fused import FRAME_INPUT
-    from .scenes import render_scene, scene_seeds
 
     return [{FRAME_INPUT: render_scene(config, seed).image} for seed in scene_seeds(split, count)]
 
 
 def labelled_frames(config: DetectorConfig, split: str, count: int) -> list[LabelledFrame]:
-    from .scenes import generate_scenes
+    from .data import generate_scenes
 
     return [LabelledFrame(scene.image, scene.boxes, scene.seed) for scene in generate_scenes(config, split, count)]
 
@@ -112,7 +112,7 @@ def benchmark_per_frame(config: DetectorConfig, network: onnx.ModelProto, fused:
 
 
 def labelled_frame(config: DetectorConfig, seed: int) -> LabelledFrame:
-    from .scenes import render_scene
+    from .data import render_scene
 
     scene = render_scene(config, seed)
     return LabelledFrame(scene.image, scene.boxes, scene.seed)

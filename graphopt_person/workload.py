@@ -29,10 +29,10 @@ from graphopt.detections import Detections
 from graphopt.errors import GraphoptError
 from graphopt.evaluation import MissRateCurve, evaluate, match_frame
 
+from .data import Scene, generate_scenes
 from .grid import resize_bilinear
 from .naive import preprocess_frame, resample_to_grid, scale_resamplings
 from .network import build_naive_model
-from .scenes import Scene, generate_scenes
 from .spec import DetectorConfig, DetectorSpec
 
 __all__ = [

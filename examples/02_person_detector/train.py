@@ -40,9 +40,9 @@ from torch import nn
 
 from graphopt.evaluation import iou_matrix
 from graphopt.model_io import save_model
+from graphopt_person.data import Scene, generate_scenes, render_scene, scene_seeds
 from graphopt_person.grid import resize_bilinear
 from graphopt_person.network import build_naive_model
-from graphopt_person.scenes import Scene, generate_scenes, render_scene, scene_seeds
 from graphopt_person.spec import DetectorConfig, DetectorSpec, load_config
 
 HERE = Path(__file__).resolve().parent

@@ -10,9 +10,9 @@ from click.testing import CliRunner, Result
 
 from graphopt.cli.app import _Group
 from graphopt_person.cli import bands
+from graphopt_person.data import render_scene
 from graphopt_person.draw import draw_bands, read_png, write_png
 from graphopt_person.ground_plane import DEFAULT_MARGIN_ROWS, ground_plane_bands
-from graphopt_person.scenes import render_scene
 from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector" / "detector.toml"

@@ -15,9 +15,9 @@ from graphopt.options import OptimizeOptions, VerifyOptions
 from graphopt.passes import FuseHostStagesPass, Pass, PassResult
 from graphopt.passes.host_stages import STAT_KEYS, HostFusionMismatch, takes_a_frame
 from graphopt.pipeline import Pipeline
+from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import OUTPUTS, FusedDetector
 from graphopt_person.naive import NaiveDetector
-from graphopt_person.scenes import render_scene, scene_seeds
 from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"

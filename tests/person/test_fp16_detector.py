@@ -15,8 +15,8 @@ from graphopt.detections import Detections
 from graphopt.evaluation import evaluate
 from graphopt.passes import NmsOnLogitsPass
 from graphopt.passes.fp16 import convert_to_float16
+from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import FRAME_INPUT, FusedDetector
-from graphopt_person.scenes import render_scene, scene_seeds
 from graphopt_person.spec import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"

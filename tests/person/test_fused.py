@@ -12,6 +12,7 @@ import graphopt
 from graphopt.errors import ConfigError
 from graphopt.graph import infer_tensor_info
 from graphopt.passes import RemoveRedundantNodesPass
+from graphopt_person.data import generate_scenes, render_scene, scene_seeds
 from graphopt_person.fused import (
     FRAME_INPUT,
     VOLUME_OUTPUT,
@@ -24,7 +25,6 @@ from graphopt_person.fused import (
 )
 from graphopt_person.naive import NaiveDetector
 from graphopt_person.network import build_naive_model, random_weights
-from graphopt_person.scenes import generate_scenes, render_scene, scene_seeds
 from graphopt_person.spec import DetectorSpec, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"

@@ -11,8 +11,8 @@ import pytest
 import graphopt
 from graphopt.detections import Detections
 from graphopt.evaluation import evaluate, match_frame
+from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import FusedDetector
-from graphopt_person.scenes import render_scene, scene_seeds
 from graphopt_person.slicing import GroundPlaneSlicePass
 from graphopt_person.spec import load_config
 

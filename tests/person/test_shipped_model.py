@@ -10,9 +10,9 @@ import numpy as np
 from graphopt.evaluation import match_frame
 from graphopt.graph import declared_dims
 from graphopt.model_io import load_model
+from graphopt_person.data import generate_scenes
 from graphopt_person.naive import NaiveDetector
 from graphopt_person.network import build_naive_model, load_weights
-from graphopt_person.scenes import generate_scenes
 from graphopt_person.spec import load_config
 
 FOLDER = Path(__file__).parents[2] / "examples" / "02_person_detector"

@@ -16,10 +16,10 @@ from graphopt.backends.onnxruntime import create_session
 from graphopt.errors import ConfigError, PassFailedError
 from graphopt.passes import ground_plane as ground_plane_module
 from graphopt.passes import with_ground_plane
+from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import FRAME_INPUT, VOLUME_OUTPUT, FusedDetector, build_fused_model
 from graphopt_person.grid import resample_matrix
 from graphopt_person.ground_plane import ground_plane_bands
-from graphopt_person.scenes import render_scene, scene_seeds
 from graphopt_person.slicing import PAD_LOGIT, SLICE_KEY, GroundPlaneSlicePass, find_scale_networks
 from graphopt_person.spec import CameraSpec, DetectorConfig, load_config
 

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from graphopt.cli import cli
 from graphopt.detections import Detections
 from graphopt.model_io import save_model
+from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.draw import read_png, write_png
 from graphopt_person.naive import NaiveDetector
 from graphopt_person.network import build_naive_model, random_weights
-from graphopt_person.scenes import render_scene, scene_seeds
 from graphopt_person.spec import DetectorConfig
 from graphopt_person.workload import (
     FLOAT16_SATURATION_MARGIN,

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphopt_person.scenes import Scene, generate_scenes, render_scene, scene_seeds
+from graphopt_person.data import Scene, generate_scenes, render_scene, scene_seeds
 from graphopt_person.spec import DetectorConfig, load_config, parse_config
 
-CONFIG_PATH = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector" / "detector.toml"
+CONFIG_PATH = Path(__file__).resolve().parents[3] / "examples" / "02_person_detector" / "detector.toml"
 
 
 @pytest.fixture(scope="module")
@@ -164,10 +164,10 @@ def test_other_cameras_and_frames(config: DetectorConfig) -> None:
     assert people > 0
 
 
-def test_fast_projection_agrees_with_the_camera(config: DetectorConfig) -> None:
-    from graphopt_person.scenes import _Cam
+def test_the_old_module_path_reexports_the_public_names() -> None:
+    import graphopt_person.data
+    import graphopt_person.scenes
 
-    points = np.random.default_rng(0).uniform([-4, 1, 0], [4, 15, 3], size=(50, 3))
-    uv, depth = _Cam(config.camera, 640, 480, 1.0, 0.2, 12.0).project(points)
-    np.testing.assert_allclose(uv, config.camera.project(points), atol=1e-9)
-    np.testing.assert_allclose(depth, config.camera.to_camera(points)[:, 2], atol=1e-12)
+    assert graphopt_person.scenes.__all__ == graphopt_person.data.__all__
+    for name in graphopt_person.data.__all__:
+        assert getattr(graphopt_person.scenes, name) is getattr(graphopt_person.data, name)
