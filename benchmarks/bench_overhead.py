@@ -150,7 +150,10 @@ def conv_model(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], attr
         [node], "conv", [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(input_shape))],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], [weight, bias],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    # The IR version of the opset, not the newest the installed onnx writes: onnxruntime 1.23 (the last for
+    # Python 3.10) reads IR 11 at most.
+    opsets = [helper.make_opsetid("", opset)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
 
 
 def workload_convs(model: onnx.ModelProto, spec: DetectorSpec, rng: np.random.Generator) -> list[dict[str, Any]]:

@@ -120,8 +120,22 @@ def check_model(model: onnx.ModelProto, origin: str = "the model") -> None:
         # protobuf parses string fields without validating them; the checker decodes them (found by fuzzing).
         raise ModelLoadError(f"{origin} is corrupt: one of its names or strings is not valid UTF-8") from error
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError, TypeError) as error:
+        if not str(error).strip() and _undecodable_name(model.graph):
+            # Under Python 3.10 the checker's message about such a name cannot be decoded either: it arrives empty.
+            raise ModelLoadError(f"{origin} is corrupt: one of its names or strings is not valid UTF-8") from error
         # The checker reports some corrupt fields (a tensor data type 0, found by fuzzing) as ValueError.
         raise ModelLoadError(f"{origin} fails the ONNX checker: {first_line(error)}") from error
+
+
+def _undecodable_name(graph: onnx.GraphProto) -> bool:
+    """Whether a name in ``graph`` (or its subgraphs) is not valid UTF-8: protobuf then hands it over as bytes."""
+    values = [*graph.input, *graph.output, *graph.value_info]
+    names = [graph.name, *(v.name for v in values), *(t.name for t in graph.initializer)]
+    for node in graph.node:
+        names += [node.name, node.op_type, node.domain, *node.input, *node.output]
+        if any(_undecodable_name(sub) for attr in node.attribute for sub in (*attr.graphs, attr.g)):
+            return True
+    return any(isinstance(name, bytes) for name in names)
 
 
 def _check_opsets(model: onnx.ModelProto, path: Path) -> None:

@@ -65,8 +65,14 @@ class FoldBatchNormPass(Pass):
         stats = {"folded": 0, "kept": before}
         if not _has_candidate(model.graph):
             return PassResult(model, False, stats)
-        folded_model = run_onnx_optimizers(model, ["fuse_bn_into_conv"])
-        kept = _count_batch_norms(folded_model.graph)
+        # Run to a fixed point: onnx-optimizer's older builds (onnxsim 0.7, the last for Python 3.10) fold only
+        # one of two BatchNormalizations that follow each other after a Conv per run.
+        folded_model, kept = model, before
+        while _has_candidate(folded_model.graph):
+            again = run_onnx_optimizers(folded_model, ["fuse_bn_into_conv"])
+            if _count_batch_norms(again.graph) == kept:
+                break
+            folded_model, kept = again, _count_batch_norms(again.graph)
         if kept == before:
             return PassResult(model, False, stats)
         stats = {"folded": before - kept, "kept": kept}
