@@ -22,19 +22,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
-from .backends import Artifact, Backend, BuildOptions
-from .backends.onnxruntime import OnnxRuntimeBackend, count_memcpy_nodes, gpu_provider
-from .backends.tensorrt import EngineBuildError, TensorRTArtifact, TensorRTBackend
-from .backends.trtexec import trtexec_fallback
-from .errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
+from .backends.base import Backend, Deployment, DeployRequest
+from .errors import GraphoptError
 from .graph import concrete_input_shapes
-from .report import BackendResult
+from .timing import LatencyStats
 from .verify import random_inputs
 
 if TYPE_CHECKING:
@@ -44,79 +40,15 @@ __all__ = ["Deployment", "deploy"]
 
 logger = logging.getLogger(__name__)
 
-_NO_ENGINE = "the optimized ONNX is written, the engine is not"
 
-
-@dataclass
-class Deployment:
-    """What :func:`deploy` built: the artifact to write, its report rows, and why an engine is missing."""
-
-    artifact: Artifact
-    result: BackendResult
-    #: Set when the backend could not produce its artifact here (only the ONNX is written); raise it after writing.
-    error: GraphoptError | None = None
-
-
-def _feeds(model: onnx.ModelProto, config: Workload | None) -> dict[str, np.ndarray]:
+def _feeds(model: onnx.ModelProto, config: Workload | None) -> dict[str, np.ndarray] | None:
     """The workload's first test frame for a fused detector (so NMS and top-K see peaks), else random inputs."""
     if config is not None and config.takes_frames(model):
-        return config.frames("test", 1)[0]
-    return random_inputs(model, concrete_input_shapes(model, {}))
-
-
-def _deploy_tensorrt(
-    optimized: onnx.ModelProto,
-    backend: TensorRTBackend,
-    *,
-    name: str,
-    config: Workload | None,
-    benchmark: bool,
-    warmup: int,
-    repeats: int,
-) -> Deployment:
-    findings, checked = backend.check_support(optimized)
-    notes = [checked, *(f"TensorRT's ONNX parser would refuse {finding}" for finding in findings)]
-    error: GraphoptError | None = None
-    built: TensorRTArtifact | None = None
-    unavailable = backend.unavailable_reason()
-    if findings:
-        error = EngineBuildError(f"{len(findings)} node(s) of the optimized graph are not supported by TensorRT's "
-                                 f"ONNX parser, first {findings[0]} (all in report.md); {_NO_ENGINE}")
-    elif unavailable is not None:
-        error = BackendUnavailableError(f"{unavailable}; {_NO_ENGINE}")
-    else:
-        try:
-            built = backend.build(optimized, BuildOptions(name=name))
-        except EngineBuildError as failure:
-            notes.extend(failure.details)  # every parser error, by node, in the report
-            error = EngineBuildError(f"{failure}; {_NO_ENGINE}", failure.details)
-        except BackendUnavailableError as failure:
-            error = BackendUnavailableError(f"{failure}; {_NO_ENGINE}")
-    artifact = built or TensorRTArtifact(backend=backend.name, model=optimized, file_name=f"{name}.onnx", name=name)
-    if isinstance(error, BackendUnavailableError):  # no TensorRT or no GPU here: the command for the target
-        artifact.trtexec, note = trtexec_fallback(optimized, name, backend.options, reason=str(error))
-        notes.append(note)
-        if artifact.trtexec is not None:
-            error = BackendUnavailableError(f"{error} ({name}.trtexec.sh beside it builds it where TensorRT is)")
-    result = BackendResult(name=backend.name, artifact=artifact.file_name, providers=artifact.providers,
-                           runtime_version=artifact.runtime_version, notes=notes)
-    if built is not None and benchmark:
-        feeds = _feeds(optimized, config)
-        reference = OnnxRuntimeBackend()
-        try:
-            result.latency_after = backend.benchmark(built, feeds, warmup=warmup, repeats=repeats)
-        except (RuntimeRunError, BackendUnavailableError) as failure:
-            result.notes.append(f"the engine was built but not run here: {first_line(failure)}")
-        else:
-            result.latency_before = reference.benchmark(reference.build(optimized, BuildOptions(name=name)), feeds,
-                                                        warmup=warmup, repeats=repeats)
-            result.latency_what = (f"per call, the optimized graph: onnxruntime ({', '.join(reference.providers)}) "
-                                   "→ its TensorRT engine")
-    if built is not None:
-        result.layers = [{"name": layer.name, "type": layer.layer_type, "precisions": list(layer.precisions),
-                          "median_ms": built.layer_ms.get(layer.name)} for layer in built.layers]
-        result.notes.extend(built.build.notes if built.build is not None else [])
-    return Deployment(artifact, result, error)
+        return dict(config.frames("test", 1)[0])
+    try:
+        return random_inputs(model, concrete_input_shapes(model, {}))
+    except GraphoptError:  # dynamic shapes left: nothing to time the graph on
+        return None
 
 
 def deploy(
@@ -131,7 +63,7 @@ def deploy(
     warmup: int = 5,
     repeats: int = 30,
 ) -> Deployment:
-    """Builds ``optimized`` with ``backend`` and, with ``benchmark``, times it against ``source``.
+    """Runs ``backend``'s final stage on ``optimized`` (:meth:`~graphopt.backends.base.Backend.deploy`).
 
     Args:
         source: the model the passes started from (the "before" of the latency row).
@@ -145,26 +77,18 @@ def deploy(
     Raises:
         GraphoptError: the onnxruntime backend cannot load or run a model.
     """
-    if isinstance(backend, TensorRTBackend):
-        return _deploy_tensorrt(optimized, backend, name=name, config=config, benchmark=benchmark, warmup=warmup,
-                                repeats=repeats)
-    artifact = backend.build(optimized, BuildOptions(name=name))
-    result = BackendResult(name=backend.name, artifact=artifact.file_name, providers=artifact.providers,
-                           runtime_version=artifact.runtime_version)
-    providers = backend.providers if isinstance(backend, OnnxRuntimeBackend) else None
-    if benchmark and config is not None and config.takes_frames(optimized):
-        result.latency_before, result.latency_after = config.benchmark_per_frame(
-            source, optimized, warmup=warmup, repeats=repeats, providers=providers
-        )
-        result.latency_what = "per frame: host pipeline → fused graph"
-    elif benchmark:
-        feeds = random_inputs(source, concrete_input_shapes(source, input_shapes))
-        result.latency_before = backend.benchmark(backend.build(source, BuildOptions(name=name)), feeds,
-                                                  warmup=warmup, repeats=repeats)
-        result.latency_after = backend.benchmark(artifact, feeds, warmup=warmup, repeats=repeats)
-    provider = gpu_provider() if providers is not None else None
-    if provider is not None:
-        result.memcpy_provider = provider
-        result.memcpy_before = count_memcpy_nodes(source, provider)
-        result.memcpy_after = count_memcpy_nodes(optimized, provider)
-    return Deployment(artifact, result)
+    fused = config is not None and config.takes_frames(optimized)
+    per_frame = None
+    if fused:
+        assert config is not None
+
+        def per_frame(providers: Sequence[str] | None) -> tuple[LatencyStats, LatencyStats]:
+            return config.benchmark_per_frame(source, optimized, warmup=warmup, repeats=repeats, providers=providers)
+
+    source_feeds = None
+    if benchmark and not fused:
+        source_feeds = random_inputs(source, concrete_input_shapes(source, input_shapes))
+    request = DeployRequest(source=source, optimized=optimized, name=name,
+                            feeds=lambda: _feeds(optimized, config), source_feeds=source_feeds,
+                            per_frame=per_frame, benchmark=benchmark, warmup=warmup, repeats=repeats)
+    return backend.deploy(request)

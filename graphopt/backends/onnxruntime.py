@@ -10,8 +10,9 @@ import onnx
 import onnxruntime as ort
 
 from ..errors import RuntimeRunError, first_line
+from ..report import BackendResult
 from ..timing import LatencyStats, measure_latency
-from .base import Artifact, Backend, BuildOptions
+from .base import Artifact, Backend, BuildOptions, Deployment, DeployRequest
 
 __all__ = [
     "GPU_PROVIDERS",
@@ -151,3 +152,21 @@ class OnnxRuntimeBackend(Backend):
         feeds = {k: v for k, v in inputs.items() if k in names}
         run_session(session, feeds, what=what)  # fail with a sentence, not inside the timing loop
         return measure_latency(lambda: session.run(None, feeds), warmup=warmup, repeats=repeats)
+
+    def deploy(self, request: DeployRequest) -> Deployment:
+        """The optimized graph, timed against the input model; Memcpy nodes counted where a GPU provider runs it."""
+        deployment = super().deploy(request)
+        provider = gpu_provider()
+        if provider is not None:
+            deployment.result.memcpy_provider = provider
+            deployment.result.memcpy_before = count_memcpy_nodes(request.source, provider)
+            deployment.result.memcpy_after = count_memcpy_nodes(request.optimized, provider)
+        return deployment
+
+    def time_against_source(self, request: DeployRequest, artifact: Artifact, result: BackendResult) -> None:
+        """Per frame through the workload's host pipeline for a fused detector, else per call on the same inputs."""
+        if request.per_frame is not None:
+            result.latency_before, result.latency_after = request.per_frame(self.providers)
+            result.latency_what = "per frame: host pipeline → fused graph"
+            return
+        super().time_against_source(request, artifact, result)

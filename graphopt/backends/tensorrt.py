@@ -42,7 +42,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -52,11 +52,14 @@ import numpy as np
 import onnx
 
 from ..errors import BackendUnavailableError, GraphoptError, RuntimeRunError, first_line
-from ..graph import declared_dims, format_dims, graph_inputs
 from ..model_io import OutputStage
+from ..report import BackendResult
 from ..timing import LatencyStats, measure_latency
-from .base import Artifact, Backend, BuildOptions
+from .base import Artifact, Backend, BuildOptions, Deployment, DeployRequest
+from .onnxruntime import OnnxRuntimeBackend
+from .tensorrt_common import EngineBuildError, TensorRTOptions, static_input_shapes
 from .tensorrt_support import DEFAULT_TARGET, UnsupportedNode, onnx_matrix, unsupported_by_tensorrt
+from .trtexec import trtexec_fallback
 
 __all__ = [
     "INSTALL_HINT",
@@ -88,20 +91,10 @@ INSTALL_HINT = (
     "or use the TensorRT that JetPack ships on Jetson"
 )
 
+_NO_ENGINE = "the optimized ONNX is written, the engine is not"
+
 #: The TensorRT major versions this backend is written against.
 SUPPORTED_MAJORS = (10, 11)
-
-
-class EngineBuildError(GraphoptError):
-    """TensorRT's parser or builder refused the graph (the message names the node where there is one).
-
-    Attributes:
-        details: every parser error, one sentence each, where the message shows only the first.
-    """
-
-    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.details = list(details)
 
 
 class NoCudaDeviceError(BackendUnavailableError):
@@ -125,39 +118,6 @@ def _create(trt: ModuleType, factory: str, log: Any) -> Any:
             f"TensorRT {getattr(trt, '__version__', '')} found no usable CUDA device (its {factory} could not be "
             "created; check that the GPU and its driver are visible, e.g. with nvidia-smi, or tegrastats on a Jetson)"
         ) from None
-
-
-@dataclass(frozen=True)
-class TensorRTOptions:
-    """How the engine is built.
-
-    Attributes:
-        workspace_mb: the builder's scratch-memory limit (``MemoryPoolType.WORKSPACE``).
-        optimization_level: ``builder_optimization_level``, 0 (fast build) to 5
-            (longest search); TensorRT's default is 3.
-        timing_cache: file the kernel timings are read from before the build
-            and written to after it; ``None``: :class:`TensorRTBackend` uses
-            :func:`default_timing_cache` (one file per TensorRT version),
-            :func:`build_engine` none.
-        target_version: the TensorRT version the ONNX support pre-check
-            holds the graph to (``"10.3"``); ``None``: the installed one,
-            else JetPack 6's (:data:`~graphopt.backends.tensorrt_support.DEFAULT_TARGET`).
-    """
-
-    workspace_mb: int = 1024
-    optimization_level: int = 3
-    timing_cache: Path | None = None
-    target_version: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.target_version is not None:
-            onnx_matrix(self.target_version)  # refuses, in one sentence, what is not a 10.x or 11.x version
-        if self.workspace_mb < 1:
-            raise GraphoptError(f"the TensorRT workspace must be at least 1 MB, got {self.workspace_mb}")
-        if not 0 <= self.optimization_level <= 5:
-            raise GraphoptError(
-                f"the TensorRT builder optimization level is 0 to 5, got {self.optimization_level}"
-            )
 
 
 @dataclass(frozen=True)
@@ -283,24 +243,6 @@ def parser_errors(parser: Any) -> list[ParserError]:
             op_type=_optional_call(error, "node_operator") or None,
         ))
     return errors
-
-
-def static_input_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
-    """Every graph input's static shape (what the engine's one optimization profile holds).
-
-    Raises:
-        EngineBuildError: an input whose shape is not static.
-    """
-    shapes = {}
-    for value in graph_inputs(model):
-        dims = declared_dims(value)
-        if dims is None or not all(isinstance(d, int) and d > 0 for d in dims):
-            raise EngineBuildError(
-                f"the graph input '{value.name}' has shape {format_dims(dims or [])}; the TensorRT backend builds "
-                "static-shape engines (run pin_static_shapes, or give --input-shape)"
-            )
-        shapes[value.name] = tuple(int(d) for d in dims)  # type: ignore[arg-type]
-    return shapes
 
 
 def build_engine(model: onnx.ModelProto, options: TensorRTOptions, *, trt: ModuleType | None = None) -> EngineBuild:
@@ -714,8 +656,69 @@ class TensorRTBackend(Backend):
             artifact.layer_ms = timing.layer_ms
             return timing.latency
         # The model it started from (the "before" of the report) runs on onnxruntime's best providers.
-        from .onnxruntime import OnnxRuntimeBackend
-
         fallback = OnnxRuntimeBackend()
         return fallback.benchmark(fallback.build(artifact.model, BuildOptions()), inputs, warmup=warmup,
                                   repeats=repeats)
+
+    def deploy(self, request: DeployRequest) -> Deployment:
+        """The pre-build check, the engine and its layers, and its latency against the graph in onnxruntime.
+
+        Where TensorRT is missing or refuses the graph, the optimized ONNX is
+        still the artifact and :attr:`Deployment.error` says why there is no
+        engine; where TensorRT or a CUDA device is missing, ``<name>.trtexec.sh``
+        beside it builds the same engine on the target.
+        """
+        optimized, name = request.optimized, request.name
+        built, notes, error = self._build_or_say_why(optimized, name)
+        artifact = built or TensorRTArtifact(backend=self.name, model=optimized, file_name=f"{name}.onnx", name=name)
+        if isinstance(error, BackendUnavailableError):  # no TensorRT or no GPU here: the command for the target
+            artifact.trtexec, note = trtexec_fallback(optimized, name, self.options, reason=str(error))
+            notes.append(note)
+            if artifact.trtexec is not None:
+                error = BackendUnavailableError(f"{error} ({name}.trtexec.sh beside it builds it where TensorRT is)")
+        result = BackendResult(name=self.name, artifact=artifact.file_name, providers=artifact.providers,
+                               runtime_version=artifact.runtime_version, notes=notes)
+        if built is not None and request.benchmark:
+            self._time_against_onnxruntime(request, built, result)
+        if built is not None:
+            result.layers = [{"name": layer.name, "type": layer.layer_type, "precisions": list(layer.precisions),
+                              "median_ms": built.layer_ms.get(layer.name)} for layer in built.layers]
+            result.notes.extend(built.build.notes if built.build is not None else [])
+        return Deployment(artifact, result, error)
+
+    def _build_or_say_why(self, optimized: onnx.ModelProto,
+                          name: str) -> tuple[TensorRTArtifact | None, list[str], GraphoptError | None]:
+        """The engine, the report's notes (the pre-check, every parser error), and why there is no engine."""
+        findings, checked = self.check_support(optimized)
+        notes = [checked, *(f"TensorRT's ONNX parser would refuse {finding}" for finding in findings)]
+        unavailable = self.unavailable_reason()
+        if findings:
+            return None, notes, EngineBuildError(
+                f"{len(findings)} node(s) of the optimized graph are not supported by TensorRT's ONNX parser, "
+                f"first {findings[0]} (all in report.md); {_NO_ENGINE}")
+        if unavailable is not None:
+            return None, notes, BackendUnavailableError(f"{unavailable}; {_NO_ENGINE}")
+        try:
+            return self.build(optimized, BuildOptions(name=name)), notes, None
+        except EngineBuildError as failure:
+            notes.extend(failure.details)  # every parser error, by node, in the report
+            return None, notes, EngineBuildError(f"{failure}; {_NO_ENGINE}", failure.details)
+        except BackendUnavailableError as failure:
+            return None, notes, BackendUnavailableError(f"{failure}; {_NO_ENGINE}")
+
+    def _time_against_onnxruntime(self, request: DeployRequest, built: TensorRTArtifact,
+                                  result: BackendResult) -> None:
+        feeds = request.feeds()
+        if feeds is None:
+            result.notes.append("the engine was not timed: the graph's input shapes are not all known")
+            return
+        reference = OnnxRuntimeBackend()
+        try:
+            result.latency_after = self.benchmark(built, feeds, warmup=request.warmup, repeats=request.repeats)
+        except (RuntimeRunError, BackendUnavailableError) as failure:
+            result.notes.append(f"the engine was built but not run here: {first_line(failure)}")
+            return
+        result.latency_before = reference.benchmark(reference.build(request.optimized, BuildOptions(name=request.name)),
+                                                    feeds, warmup=request.warmup, repeats=request.repeats)
+        result.latency_what = (f"per call, the optimized graph: onnxruntime ({', '.join(reference.providers)}) "
+                               "→ its TensorRT engine")

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 import onnx
 
 from .. import __version__
-from .tensorrt import EngineBuildError, TensorRTOptions, static_input_shapes
+from .tensorrt_common import EngineBuildError, TensorRTOptions, static_input_shapes
 
 __all__ = ["SCRIPT_SUFFIX", "trtexec_arguments", "trtexec_fallback", "trtexec_script"]
 
