@@ -76,6 +76,7 @@ from graphopt.errors import first_line
 from graphopt.model_io import load_model
 from graphopt.passes import GroundPlaneSlicePass
 from graphopt.passes.ground_plane import GroundPlaneMismatch
+from graphopt.results import add_results_dir_option, printed, publish_printed
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "02_person_detector"
@@ -367,6 +368,7 @@ def main() -> None:
     parser.add_argument("--margins", type=parse_margins, default=parse_margins(DEFAULT_MARGINS),
                         help=f"comma-separated score-map rows for the float32 sweep (default {DEFAULT_MARGINS})")
     parser.add_argument("--json", type=Path)
+    add_results_dir_option(parser)
     args = parser.parse_args()
     if args.frames < 1:
         parser.error(f"--frames must be at least 1, got {args.frames}")
@@ -392,9 +394,11 @@ def main() -> None:
     except graphopt.GraphoptError as error:
         print(f"{parser.prog}: error: {first_line(error)}", file=sys.stderr)
         sys.exit(2)
-    render(result)
+    text = printed(render, result)
     if args.json:
         write_json(args.json, result)
+    publish_printed(args.results_dir, "bench_ground_plane", "Ground-plane slicing", result, text,
+                    about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime
@@ -29,7 +30,11 @@ from graphopt.detector.naive import STAGES, NaiveDetector
 from graphopt.detector.scenes import generate_scenes
 from graphopt.detector.spec import load_config
 from graphopt.model_io import load_model
+from graphopt.results import add_results_dir_option, printed, publish_printed
 
+ABOUT = """`benchmarks/bench_naive.py`: the shipped person detector deployed the naive way (NumPy host stages
+around one onnxruntime call per pyramid scale) on synthetic test frames: time per frame and per host stage
+(medians over the frames), FLOPs per frame and the traffic across the runtime boundary."""
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 
 
@@ -45,6 +50,25 @@ def host_matmul_flops(spec_frame: tuple[int, int], scaled: tuple[int, int], scor
     return {"resize": resize, "resample": resample}
 
 
+def render(result: dict[str, Any]) -> None:
+    """Prints the results of :func:`main`'s run."""
+    host, traffic = result["host_matmul_flops_per_frame"], result["boundary_per_frame"]
+    print(f"machine: {result['machine']}")
+    print(f"python {result['python']}, onnxruntime {result['onnxruntime']}, numpy {result['numpy']}")
+    print(f"naive detector, {result['frames']} frames of {result['frame']} "
+          f"(after {result['warmup']} warm-up frames):")
+    print(f"  per frame: median {result['median_frame_ms']:.1f} ms "
+          f"(p10 {result['p10_frame_ms']:.1f}, p90 {result['p90_frame_ms']:.1f})")
+    for stage, ms in result["median_stage_ms"].items():
+        print(f"    {stage:<11}{ms:8.1f} ms")
+    print(f"  FLOPs per frame: network {result['network_flops_per_frame'] / 1e9:.2f} G "
+          f"({', '.join(f'scale {s}: {f / 1e9:.2f} G' for s, f in result['network_flops_by_scale'].items())}); "
+          f"host matrix products {sum(host.values()) / 1e9:.2f} G (resize {host['resize'] / 1e9:.2f} G, "
+          f"resample {host['resample'] / 1e9:.3f} G)")
+    print(f"  boundary per frame: {traffic['inference_calls']} inference calls, {traffic['bytes_in'] / 1e6:.2f} MB in, "
+          f"{traffic['bytes_out'] / 1e6:.3f} MB out")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=EXAMPLE / "model.onnx")
@@ -52,6 +76,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30, help="timed frames (at least 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed frames first")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    add_results_dir_option(parser)
     args = parser.parse_args()
     if args.frames < 20:
         parser.error("--frames must be at least 20 (the median is over frames)")
@@ -93,6 +118,8 @@ def main() -> None:
         "numpy": np.__version__,
         "model": str(args.model),
         "frames": len(totals),
+        "warmup": args.warmup,
+        "frame": f"{spec.frame_width}x{spec.frame_height}",
         "median_frame_ms": 1000 * float(np.median(totals)),
         "p10_frame_ms": 1000 * float(np.percentile(totals, 10)),
         "p90_frame_ms": 1000 * float(np.percentile(totals, 90)),
@@ -103,23 +130,11 @@ def main() -> None:
         "boundary_per_frame": {"inference_calls": traffic.calls, "bytes_in": traffic.bytes_in,
                                "bytes_out": traffic.bytes_out},
     }
-    print(f"machine: {result['machine']}")
-    print(f"python {result['python']}, onnxruntime {result['onnxruntime']}, numpy {result['numpy']}")
-    print(f"naive detector, {result['frames']} frames of {spec.frame_width}x{spec.frame_height} "
-          f"(after {args.warmup} warm-up frames):")
-    print(f"  per frame: median {result['median_frame_ms']:.1f} ms "
-          f"(p10 {result['p10_frame_ms']:.1f}, p90 {result['p90_frame_ms']:.1f})")
-    for stage, ms in result["median_stage_ms"].items():
-        print(f"    {stage:<11}{ms:8.1f} ms")
-    print(f"  FLOPs per frame: network {network_flops / 1e9:.2f} G "
-          f"({', '.join(f'scale {s}: {f / 1e9:.2f} G' for s, f in flops_by_scale.items())}); "
-          f"host matrix products {sum(host.values()) / 1e9:.2f} G (resize {host['resize'] / 1e9:.2f} G, "
-          f"resample {host['resample'] / 1e9:.3f} G)")
-    print(f"  boundary per frame: {traffic.calls} inference calls, {traffic.bytes_in / 1e6:.2f} MB in, "
-          f"{traffic.bytes_out / 1e6:.3f} MB out")
+    text = printed(render, result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    publish_printed(args.results_dir, "bench_naive", "The naive detector deployment", result, text, about=ABOUT)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ from graphopt.detector.spec import DetectorSpec, load_config
 from graphopt.errors import GraphoptError, RuntimeRunError, first_line
 from graphopt.graph import attribute, infer_tensor_info, set_dims
 from graphopt.model_io import load_model
+from graphopt.results import add_results_dir_option, printed, publish_printed
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 VARIANTS = ("naive", "ort_offline", "onnxsim", "graphopt")
@@ -437,6 +438,7 @@ def main() -> None:
                         help="pause before each timed frame and Conv block, so that the threads the previous "
                         "one left spinning (onnxruntime's, OpenBLAS's) are asleep; default 150")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    add_results_dir_option(parser)
     args = parser.parse_args()
     if args.frames < 20:
         parser.error("--frames must be at least 20 (the medians and percentiles are over frames)")
@@ -446,9 +448,11 @@ def main() -> None:
         result = run(args)
     except GraphoptError as error:
         sys.exit(f"bench_overhead: {error}")
-    render(result)
+    text = printed(render, result)
     if args.json:
         write_json_atomically(args.json, result)
+    publish_printed(args.results_dir, "bench_overhead", "Overhead removal: every deployment side by side", result,
+                    text, about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

@@ -163,6 +163,9 @@ def detect(
 @click.option("--min-score", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="Lowest score kept, so the miss-rate curve reaches high FPPI.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write the results and a generated page into DIR/<machine-slug>/ (the repository's "
+              "results pages: docs/results).")
 def evaluate(
     model_path: Path,
     config_path: Path | None,
@@ -170,6 +173,7 @@ def evaluate(
     weights_path: Path | None,
     min_score: float,
     json_path: Path | None,
+    results_dir: Path | None,
 ) -> None:
     """Miss rate versus false positives per image of MODEL on the synthetic test set."""
     from ..detector.naive import NaiveDetector
@@ -190,8 +194,16 @@ def evaluate(
     detector = NaiveDetector(model, config.detector, threshold=min_score, max_detections=256)
     probe = MarginProbe(load_weights(weights_path), config.detector) if weights_path is not None else None
     result = evaluate_on_test_set(detector, config, frames=frames, probe=probe)
-    for line in format_evaluation(result, name=str(model_path)):
+    lines = format_evaluation(result, name=str(model_path))
+    for line in lines:
         click.echo(line)
+    if results_dir is not None:
+        from ..backends.base import machine_description
+        from ..results import publish
+
+        publish(results_dir, "evaluate", title="Miss rate of the network on the synthetic test set",
+                data={"model": str(model_path), "config": config.source, **result.to_dict()},
+                markdown="```text\n" + "\n".join(lines) + "\n```", machine=machine_description())
     if json_path is not None:
         data = {"model": str(model_path), "config": config.source, **result.to_dict()}
         with OutputStage(json_path.parent) as stage:
