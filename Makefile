@@ -95,9 +95,10 @@ bench: $(BIN)/.installed
 		--frames 30 --json build/bench_peers.json $(RESULTS)
 
 # The waterfall on this machine: the naive detector, each pass added, each left
-# out (about 4 minutes on 2 cores), into build/ablation/.
+# out (several minutes on 2 cores), into build/ablation/ and its results page.
 ablate: $(BIN)/.installed
 	$(BIN)/graphopt ablate $(DETECTOR)/model.onnx --config $(DETECTOR)/detector.toml -o build/ablation $(RESULTS)
+	$(BIN)/python -m graphopt.results docs    # the README's waterfall: the newest machine's chart
 
 # Float32 against float16 per op family and per operator type of the fused detector, on this machine.
 profile: $(BIN)/.installed

@@ -47,6 +47,7 @@ __all__ = [
     "END",
     "GENERATED_NOTE",
     "add_results_dir_option",
+    "latest_waterfall",
     "machine_slug",
     "printed",
     "publish",
@@ -185,6 +186,7 @@ def publish_printed(results_dir: Path | None, name: str, title: str, result: Map
     """
     if results_dir is None:
         return
+    text = text.replace(f"{Path.cwd()}{os.sep}", "")  # paths as a reader of the repository sees them
     body = f"{about.strip()}\n\n```text\n{text.rstrip()}\n```\n"
     page = publish(results_dir, name, title=title, data=result, markdown=body, machine=result["machine"])
     print(f"wrote {page} and {page.with_suffix('.json')}")
@@ -241,15 +243,33 @@ def refresh_embedded(doc: Path, results_dir: Path) -> bool:
     return new != text
 
 
+def latest_waterfall(results_dir: Path) -> Path | None:
+    """The waterfall chart of the most recent ``ablation`` page of any machine, if there is one."""
+    pages = [(json.loads(p.read_text(encoding="utf-8"))["generated_utc"], p.stat().st_mtime_ns, p)
+             for p in results_dir.glob("*/ablation.json")]  # the file time breaks ties within a second
+    charts = [p.with_name("ablation-waterfall.png") for *_, p in sorted(pages)]
+    return next((c for c in reversed(charts) if c.exists()), None)
+
+
 def refresh_docs(docs: Path, readme: Path | None = None) -> list[Path]:
-    """Regenerates the results indexes and every embedded section in ``docs`` (and ``readme``); returns what changed."""
+    """Regenerates the results indexes, ``docs/waterfall.png`` and every embedded section; returns what changed.
+
+    ``docs/waterfall.png`` (the README's picture) becomes the chart of the most
+    recent ablation page; the embedded sections are those of ``docs`` and ``readme``.
+    """
     results = docs / "results"
+    changed: list[Path] = []
     if results.is_dir():
         write_indexes(results)
+        chart = latest_waterfall(results)
+        target = docs / "waterfall.png"
+        if chart is not None and (not target.exists() or target.read_bytes() != chart.read_bytes()):
+            target.write_bytes(chart.read_bytes())
+            changed.append(target)
     documents = [p for p in sorted(docs.rglob("*.md")) if results not in p.parents]
     if readme is not None and readme.exists():
         documents.append(readme)
-    return [doc for doc in documents if refresh_embedded(doc, results)]
+    return changed + [doc for doc in documents if refresh_embedded(doc, results)]
 
 
 if __name__ == "__main__":  # python -m graphopt.results [DOCS_DIR]

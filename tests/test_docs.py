@@ -103,6 +103,12 @@ def test_readme_is_short_and_starts_with_the_two_commands() -> None:
     assert lines[3].startswith("make run    # ") and lines[4].startswith("make test   # ")
 
 
+def test_the_readme_waterfall_is_a_generated_chart() -> None:
+    """docs/waterfall.png is a chart `graphopt ablate --results-dir` wrote for a machine, not one kept by hand."""
+    charts = [p.read_bytes() for p in (DOCS / "results").glob("*/ablation-waterfall.png")]
+    assert (DOCS / "waterfall.png").read_bytes() in charts
+
+
 def test_reliability_page_counts_the_bad_input_corpus() -> None:
     """The bad-input table in docs/reliability.md lists every kind with its number of cases, and the total."""
     text = (DOCS / "reliability.md").read_text(encoding="utf-8")
@@ -172,6 +178,16 @@ def test_refresh_embedded_rewrites_only_the_generated_section(tmp_path: Path) ->
     assert text.startswith("Before.\n") and text.endswith("<!-- generated:end -->\nAfter.\n")
     assert not results.refresh_embedded(doc, tmp_path / "results")  # a second refresh changes nothing
     assert hand_figures(text) == []
+
+
+def test_refresh_docs_puts_the_newest_waterfall_in_docs(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    for cores, chart in ((2, b"older"), (16, b"newer")):
+        results.publish(docs / "results", "ablation", title="Ablation", data={}, markdown="", command="graphopt ablate",
+                        machine={**MACHINE, "cores": cores}, files={"ablation-waterfall.png": chart})
+    assert results.refresh_docs(docs) == [docs / "waterfall.png"]
+    assert (docs / "waterfall.png").read_bytes() == b"newer"
+    assert results.refresh_docs(docs) == []
 
 
 def test_run_command_names_the_script_relative_to_the_working_directory(monkeypatch: pytest.MonkeyPatch) -> None:
