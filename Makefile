@@ -16,8 +16,11 @@ BIN310 := $(VENV310)/bin
 DETECTOR := examples/02_person_detector
 OUT ?= build/detector
 FRAMES ?= 200
+# Where the measuring targets (evaluate, bench, ablate, profile) write their generated results pages;
+# `make bench RESULTS=` leaves the docs alone.
+RESULTS ?= --results-dir docs/results
 
-.PHONY: run test train evaluate bench ablate fuzz clean
+.PHONY: run test train evaluate bench ablate profile fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +76,7 @@ train: $(BIN)/.installed
 # Miss rate at 0.1 FPPI and logit margins of the shipped detector on the synthetic test set.
 evaluate: $(BIN)/.installed
 	$(BIN)/graphopt evaluate $(DETECTOR)/model.onnx --config $(DETECTOR)/detector.toml \
-		--weights $(DETECTOR)/weights.npz --frames $(FRAMES) --json build/evaluation.json
+		--weights $(DETECTOR)/weights.npz --frames $(FRAMES) --json build/evaluation.json $(RESULTS)
 
 # Per-frame latency and FLOPs of the naive deployment, then every deployment
 # side by side (naive, onnxruntime offline, onnxsim, graphopt) with the FLOP
@@ -84,17 +87,22 @@ evaluate: $(BIN)/.installed
 # the detector and on example 01.
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python benchmarks/bench_naive.py --json build/bench_naive.json
-	$(BIN)/python benchmarks/bench_overhead.py --json build/bench_overhead.json
-	$(BIN)/python benchmarks/bench_fp16.py --json build/bench_fp16.json
-	$(BIN)/python benchmarks/bench_ground_plane.py --json build/bench_ground_plane.json
+	$(BIN)/python benchmarks/bench_naive.py --json build/bench_naive.json $(RESULTS)
+	$(BIN)/python benchmarks/bench_overhead.py --json build/bench_overhead.json $(RESULTS)
+	$(BIN)/python benchmarks/bench_fp16.py --json build/bench_fp16.json $(RESULTS)
+	$(BIN)/python benchmarks/bench_ground_plane.py --json build/bench_ground_plane.json $(RESULTS)
 	$(BIN)/python benchmarks/bench_peers.py examples/01_redundant_cnn/model.onnx --input-shape input:1x3x480x640 \
-		--frames 30 --json build/bench_peers.json
+		--frames 30 --json build/bench_peers.json $(RESULTS)
 
 # The waterfall on this machine: the naive detector, each pass added, each left
-# out (about 4 minutes on 2 cores), into build/ablation/.
+# out (several minutes on 2 cores), into build/ablation/ and its results page.
 ablate: $(BIN)/.installed
-	$(BIN)/graphopt ablate $(DETECTOR)/model.onnx --config $(DETECTOR)/detector.toml -o build/ablation
+	$(BIN)/graphopt ablate $(DETECTOR)/model.onnx --config $(DETECTOR)/detector.toml -o build/ablation $(RESULTS)
+	$(BIN)/python -m graphopt.results docs    # the README's waterfall: the newest machine's chart
+
+# Float32 against float16 per op family and per operator type of the fused detector, on this machine.
+profile: $(BIN)/.installed
+	$(BIN)/graphopt profile-ops $(DETECTOR)/model.onnx --config $(DETECTOR)/detector.toml -o build/profile $(RESULTS)
 
 # A long random fuzzing run of model loading and the pass pipeline (CI runs 60 derandomized cases).
 fuzz: $(BIN)/.installed

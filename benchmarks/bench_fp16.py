@@ -56,6 +56,7 @@ from graphopt.model_io import load_model
 from graphopt.options import OptimizeOptions
 from graphopt.passes import ConvertToFp16Pass, NmsOnLogitsPass
 from graphopt.passes.fp16 import calibration_inputs, convert_to_float16
+from graphopt.results import add_results_dir_option, printed, publish_printed
 from graphopt.timing import machine_description
 from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
@@ -195,12 +196,15 @@ def main() -> None:
     parser.add_argument("--score-tolerance", type=float, default=1e-2)
     parser.add_argument("--eval-threshold", type=float, default=0.5)
     parser.add_argument("--json", type=Path)
+    add_results_dir_option(parser)
     args = parser.parse_args()
     result = run(args)
-    render(result)
+    text = printed(render, result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    publish_printed(args.results_dir, "bench_fp16", "Float16 with the NMS on log-odds", result, text,
+                    about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

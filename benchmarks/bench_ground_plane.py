@@ -69,6 +69,7 @@ from graphopt.detections import Detections
 from graphopt.errors import first_line
 from graphopt.evaluation import evaluate, iou_matrix
 from graphopt.model_io import load_model
+from graphopt.results import add_results_dir_option, printed, publish_printed
 from graphopt.timing import machine_description
 from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
@@ -412,6 +413,7 @@ def main() -> None:
     parser.add_argument("--margins", type=parse_margins, default=parse_margins(DEFAULT_MARGINS),
                         help=f"comma-separated score-map rows for the float32 sweep (default {DEFAULT_MARGINS})")
     parser.add_argument("--json", type=Path)
+    add_results_dir_option(parser)
     args = parser.parse_args()
     if args.frames < 1:
         parser.error(f"--frames must be at least 1, got {args.frames}")
@@ -437,9 +439,11 @@ def main() -> None:
     except graphopt.GraphoptError as error:
         print(f"{parser.prog}: error: {first_line(error)}", file=sys.stderr)
         sys.exit(2)
-    render(result)
+    text = printed(render, result)
     if args.json:
         write_json(args.json, result)
+    publish_printed(args.results_dir, "bench_ground_plane", "Ground-plane slicing", result, text,
+                    about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

@@ -27,11 +27,15 @@ import onnxruntime
 
 from graphopt.analysis import graph_stats
 from graphopt.model_io import load_model
+from graphopt.results import add_results_dir_option, printed, publish_printed
 from graphopt.timing import machine_description
 from graphopt_person.data import generate_scenes
 from graphopt_person.naive import STAGES, NaiveDetector
 from graphopt_person.spec import DetectorConfig, DetectorSpec, load_config
 
+ABOUT = """`benchmarks/bench_naive.py`: the shipped person detector deployed the naive way (NumPy host stages
+around one onnxruntime call per pyramid scale) on synthetic test frames: time per frame and per host stage
+(medians over the frames), FLOPs per frame and the traffic across the runtime boundary."""
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02_person_detector"
 
 
@@ -93,6 +97,8 @@ def run(args: argparse.Namespace, config: DetectorConfig) -> dict[str, Any]:
         "numpy": np.__version__,
         "model": str(args.model),
         "frames": len(totals),
+        "warmup": args.warmup,
+        "frame": f"{spec.frame_width}x{spec.frame_height}",
         "median_frame_ms": 1000 * float(np.median(totals)),
         "p10_frame_ms": 1000 * float(np.percentile(totals, 10)),
         "p90_frame_ms": 1000 * float(np.percentile(totals, 90)),
@@ -130,15 +136,17 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30, help="timed frames (at least 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed frames first")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    add_results_dir_option(parser)
     args = parser.parse_args()
     if args.frames < 20:
         parser.error("--frames must be at least 20 (the median is over frames)")
     config = load_config(args.config)
     result = run(args, config)
-    render(result, config.detector, args.warmup)
+    text = printed(lambda r: render(r, config.detector, args.warmup), result)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    publish_printed(args.results_dir, "bench_naive", "The naive detector deployment", result, text, about=ABOUT)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ from graphopt.detections import Detections
 from graphopt.errors import GraphoptError, RuntimeRunError, first_line
 from graphopt.graph import attribute, infer_tensor_info, set_dims
 from graphopt.model_io import load_model
+from graphopt.results import add_results_dir_option, printed, publish_printed
 from graphopt.timing import machine_description
 from graphopt_person.data import generate_scenes
 from graphopt_person.fused import FusedDetector, naive_host_stages
@@ -486,6 +487,7 @@ def main() -> None:
                         help="pause before each timed frame and Conv block, so that the threads the previous "
                         "one left spinning (onnxruntime's, OpenBLAS's) are asleep; default 150")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    add_results_dir_option(parser)
     args = parser.parse_args()
     if args.frames < 20:
         parser.error("--frames must be at least 20 (the medians and percentiles are over frames)")
@@ -495,9 +497,11 @@ def main() -> None:
         result = run(args)
     except GraphoptError as error:
         sys.exit(f"bench_overhead: {error}")
-    render(result)
+    text = printed(render, result)
     if args.json:
         write_json_atomically(args.json, result)
+    publish_printed(args.results_dir, "bench_overhead", "Overhead removal: every deployment side by side", result,
+                    text, about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

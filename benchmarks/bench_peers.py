@@ -67,6 +67,7 @@ from graphopt.errors import GraphoptError, first_line
 from graphopt.graph import concrete_input_shapes
 from graphopt.model_io import load_model
 from graphopt.passes.static_shapes import parse_input_shape
+from graphopt.results import add_results_dir_option, printed, publish_printed
 from graphopt.timing import machine_description, time_calls_interleaved
 from graphopt.verify import compare_outputs, random_inputs
 from graphopt_person.data import generate_scenes
@@ -280,6 +281,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed frames or calls first")
     parser.add_argument("--settle-ms", type=float, default=150.0, help="pause before each timed call")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    add_results_dir_option(parser)
     args = parser.parse_args()
     if args.frames < 20:
         parser.error("--frames must be at least 20 (the median is over frames)")
@@ -297,9 +299,11 @@ def main() -> None:
     except GraphoptError as error:
         print(f"bench_peers: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    render(result)
+    text = printed(render, result)
     if args.json:
         write_json_atomically(args.json, result)
+    publish_printed(args.results_dir, "bench_peers", "Against the tools users would pick instead", result, text,
+                    about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ __all__ = ["ablate"]
               help="Pause before each timed call, so that no variant inherits another's busy threads.")
 @click.option("--eval-threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1, min_open=True,
               max_open=True), help="Score threshold the variants are built with, for the miss-rate curve.")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write the results and a generated page into DIR/<machine-slug>/ (the repository's "
+              "results pages: docs/results).")
 def ablate(
     model_path: Path,
     config_path: Path,
@@ -44,6 +47,7 @@ def ablate(
     warmup: int,
     settle_ms: float,
     eval_threshold: float,
+    results_dir: Path | None,
 ) -> None:
     """Measure MODEL's baseline, each pass added in order and each left out; write the table and the waterfall."""
     from ..ablation import ablate as run_ablation
@@ -71,7 +75,14 @@ def ablate(
     with OutputStage(output_dir) as stage:
         stage.write_text("ablation.json", result.to_json())
         stage.write_text("ablation.md", result.to_markdown())
-        stage.write_bytes("waterfall.png", write_waterfall(result))
+        stage.write_bytes("waterfall.png", chart := write_waterfall(result))
         stage.commit()
+    if results_dir is not None:
+        from ..results import publish
+
+        body = result.to_markdown().split("\n", 1)[1]  # the page has its own heading
+        publish(results_dir, "ablation", title="Ablation: each pass added, and each left out",
+                data=result.to_dict(), markdown=f"![the waterfall](ablation-waterfall.png)\n{body}",
+                machine=result.machine, files={"ablation-waterfall.png": chart})
     click.echo(result.to_markdown())
     click.echo(f"wrote {', '.join(str(output_dir / n) for n in ('ablation.json', 'ablation.md', 'waterfall.png'))}")

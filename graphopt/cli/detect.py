@@ -18,6 +18,8 @@ import numpy as np
 from ..errors import ModelSaveError
 from ..imaging import FrameFit, draw_boxes, fit_frame, read_image, write_image
 from ..model_io import OutputStage, load_model
+from ..results import publish
+from ..timing import machine_description
 from ..workloads import Workload, default_workload, load_config
 
 __all__ = ["detect", "evaluate"]
@@ -107,6 +109,9 @@ def detect(
 @click.option("--min-score", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="Lowest score kept, so the miss-rate curve reaches high FPPI.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write the results and a generated page into DIR/<machine-slug>/ (the repository's "
+              "results pages: docs/results).")
 def evaluate(
     model_path: Path,
     config_path: Path | None,
@@ -114,6 +119,7 @@ def evaluate(
     weights_path: Path | None,
     min_score: float,
     json_path: Path | None,
+    results_dir: Path | None,
 ) -> None:
     """Miss rate versus false positives per image of MODEL on the workload's labelled test frames."""
     workload = _workload(config_path)
@@ -122,6 +128,10 @@ def evaluate(
                                           source=str(model_path))
     for line in result.lines:
         click.echo(line)
+    if results_dir is not None:
+        publish(results_dir, "evaluate", title="Miss rate of the network on the synthetic test set",
+                data={"model": str(model_path), "config": workload.source, **result.data},
+                markdown="```text\n" + "\n".join(result.lines) + "\n```", machine=machine_description())
     if json_path is not None:
         data = {"model": str(model_path), "config": workload.source, **result.data}
         with OutputStage(json_path.parent) as stage:

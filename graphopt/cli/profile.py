@@ -29,6 +29,9 @@ __all__ = ["profile_ops"]
 @click.option("--runs", default=10, show_default=True, type=click.IntRange(1),
               help="Profiled runs of MODEL in each precision.")
 @click.option("--no-microbenchmarks", is_flag=True, help="Only profile MODEL.")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write the results and a generated page into DIR/<machine-slug>/ (the repository's "
+              "results pages: docs/results).")
 def profile_ops(
     model_path: Path | None,
     config_path: Path | None,
@@ -38,6 +41,7 @@ def profile_ops(
     warmup: int,
     runs: int,
     no_microbenchmarks: bool,
+    results_dir: Path | None,
 ) -> None:
     """Time the op families in float32 and float16 on every runtime here, and MODEL by operator type."""
     from .. import optimize
@@ -81,4 +85,13 @@ def profile_ops(
         stage.write_text("profile.md", to_markdown(results, graphs))
         stage.commit()
     click.echo(to_markdown(results, graphs))
+    if results_dir is not None:
+        import json
+
+        from ..backends.base import machine_description
+        from ..results import publish
+
+        body = to_markdown(results, graphs).split("\n", 1)[1]  # the page has its own heading
+        publish(results_dir, "profile-ops", title="Per-op precision profile: float32 and float16",
+                data=json.loads(to_json(results, graphs)), markdown=body, machine=machine_description())
     click.echo(f"wrote {output_dir / 'profile.json'}, {output_dir / 'profile.md'}")

@@ -163,12 +163,16 @@ def test_detect_command_refuses_to_draw_over_its_input(tmp_path: Path, model_fil
 def test_evaluate_command_writes_json(tmp_path: Path, model_files: tuple[Path, Path]) -> None:
     model, weights = model_files
     out = tmp_path / "eval.json"
-    args = ["evaluate", str(model), "--frames", "4", "--weights", str(weights), "--json", str(out)]
+    args = ["evaluate", str(model), "--frames", "4", "--weights", str(weights), "--json", str(out),
+            "--results-dir", str(tmp_path / "results")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["frames"] == 4
     assert {"miss_rate_at_0.1_fppi", "log_average_miss_rate", "margins"} <= set(data)
+    (page,) = (tmp_path / "results").glob("*/evaluate.md")
+    assert "miss rate at 0.1 FPPI" in page.read_text()
+    assert json.loads(page.with_suffix(".json").read_text())["results"] == data
 
 
 def test_evaluate_command_with_bad_config(tmp_path: Path, model_files: tuple[Path, Path]) -> None:
