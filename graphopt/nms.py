@@ -29,7 +29,7 @@ import numpy as np
 
 from .detections import Detections
 
-__all__ = ["METHODS", "cluster_nms", "fast_nms", "greedy_nms", "overlaps", "suppress_overlapping"]
+__all__ = ["METHODS", "cluster_nms", "fast_nms", "fast_nms_differs", "greedy_nms", "overlaps", "suppress_overlapping"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,13 @@ def cluster_nms(boxes: np.ndarray, iou_threshold: float, valid: np.ndarray | Non
 def fast_nms(boxes: np.ndarray, iou_threshold: float, valid: np.ndarray | None = None) -> np.ndarray:
     """Fast-NMS: drop a box when any earlier candidate, kept or not, overlaps it above the threshold."""
     return cluster_nms(boxes, iou_threshold, valid, iterations=1)
+
+
+def fast_nms_differs(boxes: np.ndarray, iou_threshold: float) -> bool:
+    """Whether Fast-NMS keeps other rows of ``boxes`` (best first) than greedy suppression (never at IoU 1)."""
+    if iou_threshold >= 1:
+        return False
+    return not np.array_equal(fast_nms(boxes, iou_threshold), greedy_nms(boxes, iou_threshold))
 
 
 def suppress_overlapping(detections: Detections, iou_threshold: float, *, method: Method = "cluster") -> Detections:
