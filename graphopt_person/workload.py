@@ -175,8 +175,9 @@ def evaluate_on_test_set(
     probe: MarginProbe | None = None,
     scenes: Iterable[Scene] | None = None,
     iou_threshold: float = 0.5,
+    split: str = "test",
 ) -> EvaluationResult:
-    """Runs ``detector`` on the test scenes and scores it (miss rate versus FPPI).
+    """Runs ``detector`` on the test scenes (or another ``split``'s) and scores it (miss rate versus FPPI).
 
     With a ``probe``, the logit margin at every true-positive peak is
     collected too. ``scenes`` replaces the generated test set (for tests).
@@ -194,7 +195,7 @@ def evaluate_on_test_set(
     seeds: list[int] = []
     seconds: list[float] = []
     margins: list[np.ndarray] = []
-    for scene in scenes if scenes is not None else generate_scenes(config, "test", frames):
+    for scene in scenes if scenes is not None else generate_scenes(config, split, frames):
         start = time.perf_counter()
         found = detector.detect(scene.image)
         seconds.append(time.perf_counter() - start)
