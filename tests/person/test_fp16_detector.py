@@ -15,6 +15,7 @@ from graphopt.detections import Detections
 from graphopt.evaluation import evaluate
 from graphopt.passes import NmsOnLogitsPass
 from graphopt.passes.fp16 import convert_to_float16
+from graphopt.passes.nms_logits import log_odds
 from graphopt_person.fused import FRAME_INPUT, FusedDetector
 from graphopt_person.scenes import render_scene, scene_seeds
 from graphopt_person.spec import load_config
@@ -22,6 +23,21 @@ from graphopt_person.spec import load_config
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_person_detector"
 CONFIG = load_config(EXAMPLE / "detector.toml")
 SPEC = CONFIG.detector
+
+# Detections have probabilities of at least the threshold, close to 1, where probabilities hardly move
+# (a bound of 1e-2 on them could never fail): scores are compared as the log-odds the head computes.
+# Float16 network copies against float32 ones: measured at most 0.012 over 40 test frames; a person logit
+# off by 0.1 (one wrong constant) moves the log-odds by 0.1 and the probabilities by less than 1e-4.
+LOG_ODDS_TOLERANCE = 0.05
+
+
+def _log_odds(scores: np.ndarray) -> np.ndarray:
+    # A float32 probability of 1.0 is any log-odds above 24·ln 2: read it as the last one below.
+    return log_odds(np.minimum(scores.astype(np.float64), np.nextafter(np.float32(1), np.float32(0))))
+
+
+def _log_odds_gap(ours: Detections, theirs: Detections) -> float:
+    return float(np.max(np.abs(_log_odds(ours.scores) - _log_odds(theirs.scores)), initial=0.0))
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +79,14 @@ def test_fp16_graph_is_float16_throughout_except_what_the_report_names(
 def test_fp16_detections_equal_fp32_on_the_whole_test_set(
     fp32: onnx.ModelProto, fp16: tuple[onnx.ModelProto, graphopt.Report]
 ) -> None:
-    """The acceptance check: all 200 test frames, same cells and boxes, scores within 1e-2 (about 60 s).
+    """The acceptance check: all 200 test frames, same cells and boxes, log-odds within 0.05 (about 60 s).
 
     Against the float32 graph with the same head (NMS on log-odds): identical
     on every frame. Against the float32 probability graph: identical except
     where that graph reports two cells with bit-equal scores, a float32
     plateau (probabilities near 1 saturate in float32 too, only later), which
-    log-odds resolve into one peak.
+    log-odds resolve into one peak (and which the IoU suppression after the
+    max-pooling mostly removes as well).
     """
     logits = NmsOnLogitsPass()(fp32).model
     reference, same_head, candidate = (FusedDetector(m, SPEC) for m in (fp32, logits, fp16[0]))
@@ -80,8 +97,7 @@ def test_fp16_detections_equal_fp32_on_the_whole_test_set(
         ours, theirs = candidate.detect(frame), same_head.detect(frame)
         assert np.array_equal(ours.cells, theirs.cells), f"scene {seed}: {ours.cells} != {theirs.cells}"
         assert np.array_equal(ours.boxes, theirs.boxes), f"scene {seed}"
-        if len(ours):
-            worst = max(worst, float(np.max(np.abs(ours.scores - theirs.scores))))
+        worst = max(worst, _log_odds_gap(ours, theirs))
         count += len(ours)
         probability = reference.detect(frame)
         if not np.array_equal(probability.cells, ours.cells):
@@ -89,7 +105,7 @@ def test_fp16_detections_equal_fp32_on_the_whole_test_set(
             extra = {tuple(c) for c in probability.cells.tolist()} - {tuple(c) for c in ours.cells.tolist()}
             assert extra and len(ours) < len(probability), f"scene {seed}"
             assert len(set(probability.scores.tolist())) < len(probability), f"scene {seed}: no tie in float32"
-    assert worst <= 1e-2
+    assert worst <= LOG_ODDS_TOLERANCE
     assert count > 200
     assert plateaus <= 2  # measured: 1 (scene 1000115)
 
