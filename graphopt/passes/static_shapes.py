@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import onnx
 
-from ..errors import ShapeSpecError, first_line
+from ..errors import PreconditionError, ShapeSpecError, first_line
 from ..graph import attribute, constant_value, declared_dims, infer_tensor_info, set_dims
 from ..options import OptimizeOptions
 from ..verify import concrete_input_shapes, format_dims, graph_inputs
@@ -95,6 +95,7 @@ class PinStaticShapesPass(Pass):
     name = "pin_static_shapes"
 
     def __init__(self, *, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+        self._workload_shapes_withheld = False
         self.input_shapes = {name: tuple(int(d) for d in dims) for name, dims in (input_shapes or {}).items()}
         for name, dims in self.input_shapes.items():
             if any(d <= 0 for d in dims):
@@ -102,7 +103,23 @@ class PinStaticShapesPass(Pass):
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> PinStaticShapesPass:
-        return cls(input_shapes=options.input_shapes)
+        # Shapes a workload filled in are for verification and counting; pinning them would fix an
+        # unfused network at one size, which its host pipeline (a pyramid) cannot feed.
+        made = cls(input_shapes={} if options.shapes_from_workload else options.input_shapes)
+        made._workload_shapes_withheld = options.shapes_from_workload
+        return made
+
+    def requires(self, model: onnx.ModelProto) -> None:
+        if not self._workload_shapes_withheld:
+            return  # a dynamic input without a given shape is the user's error, said by call()
+        dynamic = [v.name for v in graph_inputs(model) if v.type.HasField("tensor_type")
+                   and v.name not in self.input_shapes
+                   and not all(isinstance(d, int) for d in declared_dims(v) or [None])]
+        if dynamic:
+            raise PreconditionError(
+                f"a concrete shape for '{dynamic[0]}' (--input-shape): the workload's shape is not pinned, "
+                "because its host pipeline feeds the unfused network other sizes (fuse_host_stages gives static ones)"
+            )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(input_shapes={self.input_shapes!r})"
