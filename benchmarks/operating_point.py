@@ -79,6 +79,13 @@ def _run(network: onnx.ModelProto, config: DetectorConfig, split: str, frames: i
     return data
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it."""
+    root = EXAMPLE.parents[1]
+    resolved = path.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=EXAMPLE / "detector.toml")
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Fast-NMS would differ from greedy on {s['fast_nms_differs_frames']} of {s['frames']} test frames")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"config": str(args.config), "model": str(args.model), "threshold": threshold,
+        report = {"config": _shown(args.config), "model": _shown(args.model), "threshold": threshold,
                   "validation": validation, "test": test}
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")
