@@ -167,7 +167,8 @@ def _fold_constants(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]
 
     Only onnxsim's graph is taken, and only when it removed nodes: the model's
     opset, IR version, metadata and functions stay as they were, onnxsim's
-    generated node names are replaced by the original ones, and initializers
+    generated node names are replaced by the original ones (and the nodes'
+    metadata, which onnxsim drops, is put back), and initializers
     listed as graph inputs that onnxsim dropped from ``graph.input`` are put back.
     """
     try:
@@ -184,10 +185,14 @@ def _fold_constants(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]
     if [v.name for v in new.output] != output_names:
         raise RuntimeError(f"onnxsim changed the graph outputs from {output_names} to {[v.name for v in new.output]}")
 
-    names = {node.output[0]: node.name for node in graph.node if node.output}
+    originals = {node.output[0]: node for node in graph.node if node.output}
     for node in new.node:
-        if node.output and node.output[0] in names:
-            node.name = names[node.output[0]]
+        original = originals.get(node.output[0]) if node.output else None
+        if original is not None:
+            node.name = original.name
+            # Node metadata carries contracts (a pin to float32, a slice's mark); onnxsim drops it.
+            if not node.metadata_props and original.op_type == node.op_type:
+                node.metadata_props.extend(original.metadata_props)
 
     old_initializers = {init.name for init in graph.initializer}
     new_initializers = {init.name for init in new.initializer}

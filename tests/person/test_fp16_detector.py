@@ -72,6 +72,9 @@ def test_fp16_graph_is_float16_throughout_except_what_the_report_names(
     assert any("table lookup" in reason for reason in kept.values())
     assert all("pinned" in reason or "table lookup" in reason for reason in kept.values()), kept
     assert not [name for name in kept if name.startswith("scale")]
+    # The IoU suppression after the NMS stays float32 like the rest of the detection head.
+    iou = [n.name for n in model.graph.node if n.name.startswith("fused/iou/") and n.op_type in ("MatMul", "Greater")]
+    assert iou and all("pinned" in kept[name] for name in iou)
     assert record.param_bytes_after is not None and record.param_bytes_before is not None
     assert record.param_bytes_after < 0.7 * record.param_bytes_before
 
