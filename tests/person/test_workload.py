@@ -133,7 +133,7 @@ def test_detect_command_on_an_image_file(tmp_path: Path, model_files: tuple[Path
     before = frame.read_bytes()
     result = CliRunner().invoke(cli, ["detect", str(model), "--image", str(frame), "-o", str(tmp_path / "o.png")])
     assert result.exit_code == 0, result.output
-    assert "detection(s) at threshold 0.998" in result.output
+    assert f"detection(s) at threshold {CONFIG.score_threshold:g}" in result.output
     assert frame.read_bytes() == before
 
 
