@@ -248,3 +248,9 @@ def test_headline_miss_rate_on_the_test_scenes() -> None:
     deployed = result.to_dict()["at_score_threshold"]
     assert deployed["true_positives"] == 406 and abs(deployed["false_positives"] - 22) <= 3
     assert result.to_dict()["iou_suppression"]["fast_nms_differs_frames"] == 0
+
+
+def test_validation_scenes_are_disjoint_from_the_test_and_training_scenes() -> None:
+    validation = set(scene_seeds("validation", 1000))
+    assert validation.isdisjoint(scene_seeds("test", 1000)) and validation.isdisjoint(scene_seeds("train", 1000))
+    assert min(validation) == 2_000_000  # the operating threshold in detector.toml was chosen on these
