@@ -59,8 +59,8 @@ from .timing import LatencyStats, latency_stats, machine_description, time_calls
 if TYPE_CHECKING:
     from .workloads import Workload
 
-__all__ = ["SCHEMA", "Ablation", "VariantResult", "ablate", "full_pipeline", "relative_change", "waterfall_figure",
-           "write_waterfall"]
+__all__ = ["MISS_RATE_WORSE", "SCHEMA", "Ablation", "VariantResult", "ablate", "full_pipeline", "relative_change",
+           "waterfall_figure", "write_waterfall"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ SCHEMA = "graphopt.ablation/1"
 BOOTSTRAP = 2000
 #: The operating point the miss rate is read at (false positives per image).
 FPPI = 0.1
+#: A miss rate higher by more than this (one point) than the compared variant's draws its bar red.
+MISS_RATE_WORSE = 0.01
 
 Progress = Callable[[str], None]
 
@@ -371,8 +373,8 @@ def ablate(
     chosen = list(passes) if passes is not None else full_pipeline()
     deployed = config.score_threshold
     eval_config = config.with_score_threshold(eval_threshold)
-    options = OptimizeOptions(input_shapes=config.network_input_shapes(network), keep_going=True,
-                              workload=eval_config)
+    options = OptimizeOptions(input_shapes=config.network_input_shapes(network), shapes_from_workload=True,
+                              keep_going=True, workload=eval_config)
     steps, records = _build_variants(network, chosen, options, say)
     say(f"rendering {accuracy_frames} test frames")
     scenes = config.labelled_frames("test", accuracy_frames)
@@ -526,7 +528,10 @@ def waterfall_figure(ablation: Ablation) -> Any:
     Left, the baseline and each pass added in pipeline order (green: faster
     than the step before, red: slower, grey: no measurable change, light grey:
     graph unchanged or failed); right, each pass left out of the whole
-    pipeline, coloured by its change against the whole pipeline.
+    pipeline, coloured by its change against the whole pipeline. Detections
+    count as well as time: a bar is red whenever its miss rate is more than
+    :data:`MISS_RATE_WORSE` above the variant it is compared with, however
+    fast it is, and its label says by how much.
 
     Raises:
         GraphoptError: matplotlib (the ``plot`` extra) is not installed.
@@ -542,17 +547,23 @@ def waterfall_figure(ablation: Ablation) -> Any:
     steps = ablation.of_kind("baseline") + ablation.of_kind("cumulative")
     left_out = ablation.of_kind("leave_one_out")
     figure, (left, right) = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1, 1]})
+    whole_pipeline = steps[-1]
+    compared = {id(v): (steps[i - 1] if i else None) for i, v in enumerate(steps)}
+    compared.update({id(v): whole_pipeline for v in left_out})
     for axis, variants, title in ((left, steps, "each pass added, in pipeline order"),
-                                  (right, left_out, "each pass left out of the whole pipeline "
-                                   "(green: faster without it, red: slower without it)")):
+                                  (right, left_out, "each pass left out of the whole pipeline (green: faster "
+                                   "without it, red: slower or more misses without it)")):
         heights = [v.latency.median_ms if v.latency else 0.0 for v in variants]
-        colours = [_colour(v) for v in variants]
+        colours = [_colour(v, compared[id(v)]) for v in variants]
         bars = axis.bar(range(len(variants)), heights, color=colours)
         for bar, variant in zip(bars, variants, strict=True):
             label = ("not applicable" if variant.error and variant.error.startswith("not applicable") else "failed"
                      if variant.error or not variant.latency else f"{variant.latency.median_ms:.0f} ms")
             if variant.change is not None:
                 label += f"\n{variant.change:+.0%}"
+            worse = _miss_rate_change(variant, compared[id(variant)])
+            if worse is not None and abs(worse) > MISS_RATE_WORSE:
+                label += f"\nmiss rate {worse * 100:+.1f} pt"
             axis.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
                           fontsize=8, xytext=(0, 2), textcoords="offset points")
         axis.set_xticks(range(len(variants)), [v.name for v in variants], rotation=40, ha="right", fontsize=8)
@@ -571,9 +582,19 @@ def waterfall_figure(ablation: Ablation) -> Any:
     return figure
 
 
-def _colour(variant: VariantResult) -> str:
+def _miss_rate_change(variant: VariantResult, reference: VariantResult | None) -> float | None:
+    """The variant's miss rate minus the one it is compared with, when both were measured."""
+    if reference is None or variant.miss_rate is None or reference.miss_rate is None:
+        return None
+    return variant.miss_rate - reference.miss_rate
+
+
+def _colour(variant: VariantResult, reference: VariantResult | None = None) -> str:
     if variant.kind == "baseline":
         return "#555555"
+    worse = _miss_rate_change(variant, reference)
+    if not variant.error and worse is not None and worse > MISS_RATE_WORSE:
+        return "#d62728"  # more misses: red whatever the time
     if variant.error or variant.change is None or variant.graph_unchanged:
         return "#bbbbbb"
     return {-1: "#2ca02c", 0: "#999999", 1: "#d62728"}[_direction(variant)]

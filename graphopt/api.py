@@ -11,7 +11,7 @@ import onnx
 from .errors import GraphoptError
 from .model_io import load_model
 from .options import OptimizeOptions, VerifyOptions
-from .passes import DEFAULT_PASSES, Pass, build_passes, with_fp16, with_ground_plane
+from .passes import DEFAULT_PASSES, FP16_PASSES, Pass, build_passes, with_fp16, with_ground_plane
 from .pipeline import Pipeline
 from .report import Report
 from .workloads import as_workload
@@ -82,10 +82,13 @@ def optimize(
         source = os.fspath(model)
         model = load_model(model)
     description = None if given is None else as_workload(given)
+    shapes_from_workload = False
     if description is not None and not input_shapes:
         input_shapes = description.network_input_shapes(model)
+        shapes_from_workload = bool(input_shapes)
     options = OptimizeOptions(
         input_shapes={k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()},
+        shapes_from_workload=shapes_from_workload,
         verify=VerifyOptions() if verify is True else (verify or None),
         keep_going=keep_going,
         workload=description,
@@ -114,7 +117,8 @@ def plan_passes(
     ``passes`` (default :data:`~graphopt.passes.DEFAULT_PASSES`) minus ``skip``, with
     ``ground_plane_slice`` and the float16 passes added as asked. Passes of the
     default pipeline are skipped where their requirements are missing
-    (``fuse_host_stages`` without a workload); passes the caller named run or fail.
+    (``fuse_host_stages`` without a workload), and so are the float16 passes
+    ``fp16`` adds; passes the caller named run or fail.
 
     Raises:
         UnknownPassError: a name that is not registered.
@@ -126,7 +130,11 @@ def plan_passes(
     if ground_plane:
         passes = with_ground_plane(passes)
     if fp16:
+        named = {p if isinstance(p, str) else getattr(p, "name", "")
+                 for p in (DEFAULT_PASSES if passes is None else passes)}
         passes = with_fp16(passes)
+        # Added by the flag, not named: skipped with the reason where their requirement is missing.
+        optional |= {name for name in FP16_PASSES if name not in named}
     if passes is None or all(isinstance(p, str) for p in passes):
         return build_passes(passes, options=options), optional  # type: ignore[arg-type]
     return [build_passes([p], options=options)[0] if isinstance(p, str) else p for p in passes], optional

@@ -12,6 +12,9 @@ to a :class:`GraphWriter` and returns the name of its result:
 * :func:`max_pool_peaks` and :func:`top_k` — static non-maximum suppression
   by separable max-pooling over a score volume, a threshold, and a
   fixed-size ``TopK`` (no NonZero, NonMaxSuppression or Loop);
+* :func:`iou_suppression` and :func:`keep_first` — greedy IoU suppression of
+  the ``K`` candidates in static form (see :mod:`graphopt.nms`, its NumPy
+  reference) and the kept rows moved to the front;
 
 the log-odds score head is the ``nms_on_logits`` pass
 (:mod:`graphopt.passes.nms_logits`), and the camera geometry is
@@ -28,8 +31,20 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .graph import attribute
+from .nms import METHODS
+from .passes.nms_logits import pin_float32
 
-__all__ = ["GraphWriter", "fold_normalization", "frame_to_tensor", "max_pool_peaks", "normalize", "resize", "top_k"]
+__all__ = [
+    "GraphWriter",
+    "fold_normalization",
+    "frame_to_tensor",
+    "iou_suppression",
+    "keep_first",
+    "max_pool_peaks",
+    "normalize",
+    "resize",
+    "top_k",
+]
 
 
 class GraphWriter:
@@ -171,9 +186,101 @@ def max_pool_peaks(writer: GraphWriter, volume: str, shape: tuple[int, int, int]
     return writer.op(stage, "Where", [peak, flat, not_a_peak]), limit
 
 
-def top_k(writer: GraphWriter, candidates: str, k: int, *, stage: str = "nms") -> tuple[str, str]:
-    """The ``k`` largest of a 1-D ``candidates``, sorted, and their indices (a fixed-size ``TopK``)."""
+def top_k(writer: GraphWriter, candidates: str, k: int, *, stage: str = "nms",
+          largest: bool = True) -> tuple[str, str]:
+    """The ``k`` largest (or smallest) of a 1-D ``candidates``, sorted, and their indices (a fixed-size ``TopK``)."""
     top = writer.op(stage, "TopK", [candidates, writer.constant(stage, "k", np.array([k], np.int64))],
-                    axis=-1, largest=1, sorted=1)
+                    axis=-1, largest=int(largest), sorted=1)
     writer.nodes[-1].output.append(top + "_indices")
     return top, top + "_indices"
+
+
+def _pinned(writer: GraphWriter, start: int) -> None:
+    """Pins the nodes written since ``start`` to float32 (box geometry: float16 would round the coordinates)."""
+    for node in writer.nodes[start:]:
+        pin_float32(node)
+
+
+def iou_suppression(writer: GraphWriter, boxes: str, valid: str, k: int, *, iou_threshold: float,
+                    method: str = "cluster", stage: str = "iou") -> str:
+    """Greedy IoU suppression of ``k`` candidate boxes, best first, with static shapes only.
+
+    ``boxes`` ``[k, 4]`` float32 ``(x0, y0, x1, y1)`` in the order of the
+    ``TopK`` that picked them (its order is the tie order); ``valid`` ``[k]``
+    bool marks the rows that are candidates at all. The pairwise overlap
+    ``IoU(i, j) > t`` is computed as ``intersection > t · union``, restricted
+    to valid ``j < i``; then
+
+    * ``method="cluster"``: ``keep_i = no kept j < i overlaps i``, iterated
+      ``k − 1`` times from "all valid kept" (Cluster-NMS): row ``i`` is final
+      after ``i`` iterations, so the result is greedy NMS exactly;
+    * ``method="fast"``: one such step (Fast-NMS): a suppressed box still
+      suppresses, so it may drop boxes greedy keeps.
+
+    Scores are not read: only the order matters. Every node is pinned to
+    float32, like the rest of a detection head under ``convert_to_fp16``.
+
+    Returns:
+        The ``[k]`` bool keep mask (a subset of ``valid``).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown IoU suppression method {method!r}; expected one of {', '.join(METHODS)}")
+    start = len(writer.nodes)
+
+    def coordinate(i: int) -> tuple[str, str]:
+        """Coordinate ``i`` of every box as a ``[k, 1]`` column and a ``[1, k]`` row."""
+        column = writer.op(stage, "Gather", [boxes, writer.constant(stage, "coordinate", np.array([i], np.int64))],
+                           axis=1)
+        return column, writer.op(stage, "Reshape", [column, writer.constant(stage, "row", np.array([1, k], np.int64))])
+
+    (x0, x0r), (y0, y0r), (x1, x1r), (y1, y1r) = (coordinate(i) for i in range(4))
+
+    def extent(low: tuple[str, str], high: tuple[str, str]) -> str:
+        """``max(min(high_i, high_j) − max(low_i, low_j), 0)``, ``[k, k]``."""
+        return writer.op(stage, "Relu", [writer.op(stage, "Sub", [writer.op(stage, "Min", list(high)),
+                                                                  writer.op(stage, "Max", list(low))])])
+
+    intersection = writer.op(stage, "Mul", [extent((x0, x0r), (x1, x1r)), extent((y0, y0r), (y1, y1r))])
+    area = writer.op(stage, "Mul", [writer.op(stage, "Relu", [writer.op(stage, "Sub", [x1, x0])]),
+                                    writer.op(stage, "Relu", [writer.op(stage, "Sub", [y1, y0])])])
+    area_row = writer.op(stage, "Reshape", [area, writer.constant(stage, "row", np.array([1, k], np.int64))])
+    union = writer.op(stage, "Sub", [writer.op(stage, "Add", [area, area_row]), intersection])
+    limit = writer.op(stage, "Mul", [union, writer.constant(stage, "iou_threshold", np.array(iou_threshold,
+                                                                                             np.float32))])
+    overlap = writer.op(stage, "Greater", [intersection, limit])
+    earlier = writer.constant(stage, "earlier", np.tril(np.ones((k, k), dtype=bool), k=-1))
+    valid_row = writer.op(stage, "Reshape", [valid, writer.constant(stage, "row", np.array([1, k], np.int64))])
+    suppressor = writer.op(stage, "Cast", [writer.op(stage, "And", [writer.op(stage, "And", [overlap, earlier]),
+                                                                    valid_row])], to=TensorProto.FLOAT)
+    half = writer.constant(stage, "half", np.array(0.5, np.float32))
+    kept = writer.op(stage, "Cast", [valid], to=TensorProto.FLOAT)
+    # Counts of kept suppressors are small integers: exact in float32.
+    for _ in range(max(k - 1, 1) if method == "cluster" else 1):
+        free = writer.op(stage, "Less", [writer.op(stage, "MatMul", [suppressor, kept]), half])
+        kept = writer.op(stage, "Cast", [free], to=TensorProto.FLOAT)
+    keep = writer.op(stage, "And", [free, valid])
+    _pinned(writer, start)
+    return keep
+
+
+def keep_first(writer: GraphWriter, keep: str, k: int, *, stage: str = "compact") -> tuple[str, str, str]:
+    """The rows ``keep`` marks moved to the front, in their order, with static shapes.
+
+    Returns:
+        ``order`` (``[k]`` int64: gather rows by it), ``kept`` (``[k]`` bool:
+        which rows of the gathered result are kept, a prefix) and ``count``
+        (int32 scalar: how many).
+    """
+    start = len(writer.nodes)
+    flag = writer.op(stage, "Cast", [keep], to=TensorProto.FLOAT)
+    # Sort key: the row index, plus k for rows not kept; distinct, so the order is fixed.
+    dropped = writer.op(stage, "Mul", [writer.op(stage, "Sub", [writer.constant(stage, "one", np.array(1, np.float32)),
+                                                                 flag]),
+                                       writer.constant(stage, "k", np.array(k, np.float32))])
+    key = writer.op(stage, "Add", [dropped, writer.constant(stage, "row", np.arange(k, dtype=np.float32))])
+    _, order = top_k(writer, key, k, stage=stage, largest=False)
+    kept = writer.op(stage, "Gather", [keep, order], axis=0)
+    count = writer.op(stage, "ReduceSum", [flag], keepdims=0)
+    count = writer.op(stage, "Cast", [count], to=TensorProto.INT32)
+    _pinned(writer, start)
+    return order, kept, count

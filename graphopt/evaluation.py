@@ -215,6 +215,26 @@ class MissRateCurve:
         index = self._best_index(fppi)
         return math.inf if index is None else float(self.thresholds[index])
 
+    def _point(self, index: int | None, threshold: float) -> dict[str, float]:
+        if index is None:  # no detection kept
+            return {"threshold": threshold, "true_positives": 0, "false_positives": 0, "fppi": 0.0, "miss_rate": 1.0}
+        return {
+            "threshold": float(self.thresholds[index]),
+            "true_positives": round((1.0 - float(self.miss_rate[index])) * self.ground_truths),
+            "false_positives": round(float(self.fppi[index]) * self.frames),
+            "fppi": float(self.fppi[index]),
+            "miss_rate": float(self.miss_rate[index]),
+        }
+
+    def point_at_fppi(self, fppi: float) -> dict[str, float]:
+        """The operating point :meth:`miss_rate_at` reads: threshold, true and false positives, FPPI, miss rate."""
+        return self._point(self._best_index(fppi), math.inf)
+
+    def point_at_threshold(self, threshold: float) -> dict[str, float]:
+        """The operating point that keeps the detections scoring at least ``threshold``."""
+        within = np.flatnonzero(self.thresholds >= threshold)
+        return self._point(int(within[-1]) if within.size else None, threshold)
+
     def log_average_miss_rate(self) -> float:
         """Dollár's log-average miss rate: the geometric mean of the miss rate at :data:`LOG_AVERAGE_FPPI`.
 

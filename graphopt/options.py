@@ -34,6 +34,10 @@ class OptimizeOptions:
     Attributes:
         input_shapes: concrete shapes for graph inputs, by input name; used by
             the static-shape pass and to make verification/benchmark inputs.
+        shapes_from_workload: ``input_shapes`` were not given but filled in
+            from the workload (the shape its network is verified and counted
+            at): ``pin_static_shapes`` does not pin them, because the
+            workload's host pipeline feeds the network other sizes.
         verify: verify each pass numerically, or ``None`` not to.
         keep_going: after a pass is rolled back, continue without it instead
             of stopping with :class:`~graphopt.errors.PassFailedError`.
@@ -49,6 +53,7 @@ class OptimizeOptions:
     """
 
     input_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    shapes_from_workload: bool = False
     verify: VerifyOptions | None = None
     keep_going: bool = False
     workload: Workload | None = None

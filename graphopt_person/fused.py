@@ -17,7 +17,10 @@
 4. the 3D max-pooling NMS is three separable ``MaxPool`` (scale, rows,
    columns), a cell is a peak when it is at least ``max(pooled, threshold)``,
    and a fixed-size ``TopK`` picks the best ``max_detections`` peaks; their
-   grid cells become boxes through two small lookup tables.
+   grid cells become boxes through two small lookup tables;
+5. greedy IoU suppression across scales (one person, one box) over those
+   ``K`` candidates, in static form (:func:`graphopt.blocks.iou_suppression`,
+   Cluster-NMS: exactly greedy), and the kept rows moved to the front.
 
 The graph returns ``scores`` ``[K]`` float32, ``boxes`` ``[K, 4]`` float32
 ``(x0, y0, x1, y1)``, ``cells`` ``[K, 3]`` int32 ``(scale, row, column)`` and
@@ -61,6 +64,7 @@ from .spec import DetectorConfig, DetectorSpec
 
 __all__ = [
     "FRAME_INPUT",
+    "IOU_METHOD",
     "OUTPUTS",
     "PERSON_CLASS",
     "VOLUME_OUTPUT",
@@ -83,6 +87,8 @@ FRAME_INPUT = "frame"
 OUTPUTS = FUSED_DETECTOR_OUTPUTS
 VOLUME_OUTPUT = "score_volume"
 PERSON_CLASS = 1  # the network's class order is (background, person)
+#: The static form of the IoU suppression: Cluster-NMS, greedy exactly (see :func:`graphopt.blocks.iou_suppression`).
+IOU_METHOD = "cluster"
 MIN_OPSET = 13  # Unsqueeze/ReduceSum take axes as inputs; Resize has its (X, roi, scales, sizes) form
 
 # Node-name prefix of everything the fusion adds around the network copies.
@@ -295,7 +301,7 @@ def build_fused_model(
     candidates, limit = blocks.max_pool_peaks(writer, volume, spec.grid_shape, spec.nms_window, threshold, stage=stage)
     values, indices = blocks.top_k(writer, candidates, k, stage=stage)
     # 5. Detections: scores, boxes and cells of the K rows, zero where no detection.
-    _detections(writer, spec, values, indices, limit)
+    _detections(writer, spec, values, indices, limit, k)
     model = _fused_model(writer, network, spec, k, volume_output, replaced)
     logger.debug("fused %d scales around %d network nodes: %d nodes", scales, len(network.graph.node),
                  len(model.graph.node))
@@ -322,13 +328,16 @@ def _scale_plane(writer: GraphWriter, network: onnx.GraphProto, interface: Netwo
     return writer.op(stage, "MatMul", [plane, writer.constant(stage, "resample_x", weights_x.T.copy())])
 
 
-def _detections(writer: GraphWriter, spec: DetectorSpec, values: str, indices: str, limit: str) -> None:
-    """The ``scores``, ``boxes``, ``cells`` and ``num_detections`` outputs from the top-K values and flat indices."""
+def _detections(writer: GraphWriter, spec: DetectorSpec, values: str, indices: str, limit: str, k: int) -> None:
+    """The ``scores``, ``boxes``, ``cells`` and ``num_detections`` outputs from the top-K values and flat indices.
+
+    The peaks at least the threshold go through greedy IoU suppression across
+    scales (:func:`graphopt.blocks.iou_suppression`, Cluster-NMS: exactly
+    greedy), and the kept rows move to the front.
+    """
     _, grid_rows, grid_cols = spec.grid_shape
     stage = "detections"
     valid = writer.op(stage, "GreaterOrEqual", [values, limit])
-    zero = writer.constant(stage, "zero", np.array(0, np.float32))
-    writer.op(stage, "Where", [valid, values, zero], output="scores")
     index = writer.op(stage, "Cast", [indices], to=TensorProto.INT32)
 
     def const32(label: str, number: int) -> str:
@@ -347,13 +356,20 @@ def _detections(writer: GraphWriter, spec: DetectorSpec, values: str, indices: s
         writer.op(stage, "Gather", [writer.constant(stage, "box_y", table_y), y_index], axis=0),
     ])
     column_axis = writer.constant(stage, "column_axis", np.array([1], np.int64))
-    valid_rows = writer.op(stage, "Unsqueeze", [valid, column_axis])
-    writer.op(stage, "Where", [valid_rows, boxes, zero], output="boxes")
     columns = [writer.op(stage, "Unsqueeze", [v, column_axis]) for v in (scale_index, row, col)]
     cell = writer.op(stage, "Concat", columns, axis=1)
-    writer.op(stage, "Where", [valid_rows, cell, const32("no_cell", -1)], output="cells")
-    count = writer.op(stage, "ReduceSum", [writer.op(stage, "Cast", [valid], to=TensorProto.FLOAT)], keepdims=0)
-    writer.op(stage, "Cast", [count], to=TensorProto.INT32, output="num_detections")
+    keep = valid
+    if spec.nms_iou_threshold < 1:  # IoU > 1 never holds: at 1 the suppression is off
+        keep = blocks.iou_suppression(writer, boxes, valid, k, iou_threshold=spec.nms_iou_threshold,
+                                      method=IOU_METHOD)
+    order, kept, count = blocks.keep_first(writer, keep, k)
+    zero = writer.constant(stage, "zero", np.array(0, np.float32))
+    writer.op(stage, "Where", [kept, writer.op(stage, "Gather", [values, order], axis=0), zero], output="scores")
+    kept_rows = writer.op(stage, "Unsqueeze", [kept, column_axis])
+    writer.op(stage, "Where", [kept_rows, writer.op(stage, "Gather", [boxes, order], axis=0), zero], output="boxes")
+    writer.op(stage, "Where", [kept_rows, writer.op(stage, "Gather", [cell, order], axis=0), const32("no_cell", -1)],
+              output="cells")
+    writer.op(stage, "Identity", [count], output="num_detections")
 
 
 def _fused_model(writer: GraphWriter, network: onnx.ModelProto, spec: DetectorSpec, k: int, volume_output: bool,

@@ -3,7 +3,8 @@
 The network is replaced by the whole detector as one static graph
 (:func:`~graphopt_person.fused.build_fused_model`); with ``check_frames`` the
 host pipeline and the fused graph are compared on that many synthetic test
-scenes first.
+scenes first, and those scenes also say how often Fast-NMS would keep other
+boxes than the greedy IoU suppression the graph computes (Cluster-NMS).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 import numpy as np
 import onnx
 
+from graphopt.nms import fast_nms_differs
 from graphopt.passes.base import PassResult
 from graphopt.passes.host_stages import STAT_KEYS, VOLUME_TOLERANCE, HostFusionMismatch
 from graphopt.traffic import TrafficChange
 
 from .data import generate_scenes
 from .fused import (
+    IOU_METHOD,
     VOLUME_OUTPUT,
     FusedDetector,
     build_fused_model,
@@ -58,13 +61,28 @@ def fuse(config: DetectorConfig, model: onnx.ModelProto, *, check_frames: int = 
         bytes_out_after=traffic.after.bytes_out,
         host_ops_removed=traffic.host_ops_removed,
     )
+    suppression = spec.nms_iou_threshold < 1
+    iterations = (max(spec.max_detections - 1, 1) if IOU_METHOD == "cluster" else 1) if suppression else 0
+    stats.update(iou_suppression_iterations=iterations, iou_suppression_exact=int(IOU_METHOD == "cluster"))
+    note = None
+    if suppression:
+        method = ("Cluster-NMS, greedy exactly" if IOU_METHOD == "cluster" else "Fast-NMS")
+        note = (f"IoU suppression at {spec.nms_iou_threshold:g} over the {spec.max_detections} candidates: "
+                f"{method} ({iterations} iteration(s))")
     if check_frames:
-        stats.update(checked_frames=check_frames, max_volume_error=_check(config, model, check_frames))
-    return PassResult(fused, True, stats, traffic=traffic)
+        worst, fast_differs = _check(config, model, check_frames)
+        stats.update(checked_frames=check_frames, max_volume_error=worst, fast_nms_differs_frames=fast_differs)
+        if note is not None:
+            note += f"; Fast-NMS would differ from greedy on {fast_differs} of the {check_frames} checked frames"
+    return PassResult(fused, True, stats, traffic=traffic, note=note)
 
 
-def _check(config: DetectorConfig, network: onnx.ModelProto, frames: int) -> float:
-    """Runs the host pipeline and the fused graph on synthetic scenes; returns the worst volume error.
+def _check(config: DetectorConfig, network: onnx.ModelProto, frames: int) -> tuple[float, int]:
+    """Runs the host pipeline and the fused graph on synthetic scenes.
+
+    Returns:
+        The worst volume error, and on how many frames Fast-NMS would keep
+        other candidates than greedy IoU suppression.
 
     Raises:
         HostFusionMismatch: volumes or detections differ.
@@ -73,6 +91,7 @@ def _check(config: DetectorConfig, network: onnx.ModelProto, frames: int) -> flo
     naive = NaiveDetector(network, spec)
     fused = FusedDetector(build_fused_model(network, spec, volume_output=True), spec)
     worst = 0.0
+    fast_differs = 0
     for scene in generate_scenes(config, "test", frames):
         error = float(np.max(np.abs(fused.run(scene.image)[VOLUME_OUTPUT] - naive.score_volume(scene.image))))
         worst = max(worst, error)
@@ -87,5 +106,6 @@ def _check(config: DetectorConfig, network: onnx.ModelProto, frames: int) -> flo
                 f"the fused graph finds {len(ours)} detections on scene {scene.seed}, the host pipeline "
                 f"{len(theirs)}, not at the same cells"
             )
+        fast_differs += int(fast_nms_differs(naive.last_candidates.boxes, spec.nms_iou_threshold))
     logger.debug("fused graph checked on %d scenes: worst volume error %.3g", frames, worst)
-    return worst
+    return worst, fast_differs

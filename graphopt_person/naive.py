@@ -12,7 +12,8 @@ It is the pipeline a reasonable engineer writes first, honest but host-bound:
    resampled onto the common grid as ``Ry @ P @ Rx.T`` (see
    :func:`~graphopt_person.grid.resample_matrix`), cells the scale's
    windows do not reach set to 0, stacked into the ``(S, Gh, Gw)`` volume;
-4. 3D max-pooling NMS and thresholding in NumPy, then the top-K peaks.
+4. 3D max-pooling NMS and thresholding in NumPy, then the top-K peaks;
+5. greedy IoU suppression across scales over those K (:func:`graphopt.nms.greedy_nms`).
 
 The resampling, NMS and top-K steps are small functions of their own so that
 the in-graph forms can be checked against exactly the same math.
@@ -37,6 +38,7 @@ from graphopt.detections import Detections
 from graphopt.errors import ConfigError
 from graphopt.graph import declared_dims, set_dims
 from graphopt.model_io import load_model
+from graphopt.nms import suppress_overlapping
 from graphopt.traffic import BoundaryTraffic
 from graphopt.verify import format_dims, graph_inputs
 
@@ -228,6 +230,7 @@ class NaiveDetector:
 
     Attributes:
         last_traffic: the :class:`BoundaryTraffic` of the last frame processed.
+        last_candidates: the last frame's top-K peaks before IoU suppression.
 
     Raises:
         ModelLoadError: the model file cannot be loaded.
@@ -263,6 +266,7 @@ class NaiveDetector:
         )
         self._input_name = self.session.get_inputs()[0].name
         self.last_traffic = BoundaryTraffic()
+        self.last_candidates = Detections.empty()
 
     def _check_model(self) -> None:
         inputs = graph_inputs(self.model)
@@ -343,7 +347,10 @@ class NaiveDetector:
     def _detect(self, volume: np.ndarray, times: dict[str, float]) -> Detections:
         start = time.perf_counter()
         peaks = nms3d(volume, self.spec.nms_window, self.threshold)
-        detections = peaks_to_detections(volume, peaks, self.boxes, self.max_detections)
+        self.last_candidates = peaks_to_detections(volume, peaks, self.boxes, self.max_detections)
+        detections = self.last_candidates
+        if self.spec.nms_iou_threshold < 1:  # IoU > 1 never holds: at 1 the suppression is off
+            detections = suppress_overlapping(detections, self.spec.nms_iou_threshold)
         times["nms"] += time.perf_counter() - start
         return detections
 

@@ -71,6 +71,7 @@ __all__ = [
     "GroundPlaneMismatch",
     "GroundPlaneSlicePass",
     "ScaleNetwork",
+    "constant_values",
     "find_scale_networks",
 ]
 
@@ -177,8 +178,7 @@ def find_scale_networks(model: onnx.ModelProto, config: DetectorConfig,
     spec = config.detector
     graph = model.graph
     info = infer_tensor_info(model) if info is None else info
-    constants = {init.name for init in graph.initializer}
-    constants |= {out for node in graph.node if node.op_type == "Constant" for out in node.output}
+    constants = constant_values(graph)
     shapes = [spec.scaled_frame_shape(scale) for scale in spec.scales]
     if len(set(shapes)) != len(shapes):
         raise ConfigError("two pyramid scales resize the frame to the same size; their networks cannot be told apart")
@@ -260,6 +260,28 @@ def _network_logits(graph: onnx.GraphProto, info: dict[str, TensorInfo], scale: 
     if not logits:
         raise ConfigError(f"the network of scale {scale:g} has no output the rest of the graph reads")
     return logits
+
+
+# Ops whose output is not a function of their inputs: never constant, whatever they read.
+_NONDETERMINISTIC = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
+                               "Bernoulli", "Dropout"})
+
+
+def constant_values(graph: onnx.GraphProto) -> set[str]:
+    """Initializers, ``Constant`` outputs, and the outputs of nodes that read constants only (transitively).
+
+    A network not cleaned up by ``remove_redundant_nodes`` reads a weight
+    through an ``Identity``; its output is as constant as the weight.
+    """
+    constants = {init.name for init in graph.initializer}
+    for node in graph.node:  # in topological order, so chains resolve in one sweep
+        inputs = [name for name in node.input if name]
+        if node.op_type == "Constant" or (
+            inputs and node.op_type not in _NONDETERMINISTIC and not any(a.g.node or a.graphs for a in node.attribute)
+            and all(name in constants for name in inputs)
+        ):
+            constants.update(out for out in node.output if out)
+    return constants
 
 
 def _already_sliced(model: onnx.ModelProto, config: DetectorConfig, info: dict[str, TensorInfo]) -> bool:

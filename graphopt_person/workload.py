@@ -28,6 +28,7 @@ from graphopt.backends.onnxruntime import create_session, run_session
 from graphopt.detections import Detections
 from graphopt.errors import GraphoptError
 from graphopt.evaluation import MissRateCurve, evaluate, match_frame
+from graphopt.nms import fast_nms_differs
 
 from .data import Scene, generate_scenes
 from .grid import resize_bilinear
@@ -150,11 +151,14 @@ class EvaluationResult:
         return self.curve.miss_rate_at(0.1)
 
     def to_dict(self) -> dict[str, Any]:
+        at_01 = self.curve.point_at_fppi(0.1)
         return {
             "frames": len(self.seeds),
             "ground_truths": self.curve.ground_truths,
             "miss_rate_at_0.1_fppi": self.miss_rate_at_01_fppi,
             "threshold_at_0.1_fppi": _finite(self.curve.threshold_at(0.1)),
+            "true_positives_at_0.1_fppi": at_01["true_positives"],
+            "false_positives_at_0.1_fppi": at_01["false_positives"],
             "miss_rate_at_1_fppi": self.curve.miss_rate_at(1.0),
             "log_average_miss_rate": self.curve.log_average_miss_rate(),
             "median_frame_seconds": float(np.median(self.frame_seconds)),
@@ -171,22 +175,36 @@ def evaluate_on_test_set(
     probe: MarginProbe | None = None,
     scenes: Iterable[Scene] | None = None,
     iou_threshold: float = 0.5,
+    split: str = "test",
 ) -> EvaluationResult:
-    """Runs ``detector`` on the test scenes and scores it (miss rate versus FPPI).
+    """Runs ``detector`` on the test scenes (or another ``split``'s) and scores it (miss rate versus FPPI).
 
     With a ``probe``, the logit margin at every true-positive peak is
     collected too. ``scenes`` replaces the generated test set (for tests).
+    The result's extra data hold the operating point at the configured
+    score threshold and, for a detector that keeps its candidates before
+    IoU suppression (the host pipeline's ``last_candidates``), on how many
+    frames Fast-NMS would keep other boxes than greedy among the candidates
+    the deployed detector sees (the best ``max_detections`` at the
+    configured threshold).
     """
+    spec = config.detector
+    fast_differs = audited = 0
     detections: list[Detections] = []
     ground_truth: list[np.ndarray] = []
     seeds: list[int] = []
     seconds: list[float] = []
     margins: list[np.ndarray] = []
-    for scene in scenes if scenes is not None else generate_scenes(config, "test", frames):
+    for scene in scenes if scenes is not None else generate_scenes(config, split, frames):
         start = time.perf_counter()
         found = detector.detect(scene.image)
         seconds.append(time.perf_counter() - start)
         detections.append(found)
+        candidates = getattr(detector, "last_candidates", None)
+        if isinstance(candidates, Detections):
+            deployed = candidates.boxes[candidates.scores >= spec.score_threshold][: spec.max_detections]
+            fast_differs += int(fast_nms_differs(deployed, spec.nms_iou_threshold))
+            audited += 1
         ground_truth.append(scene.boxes)
         seeds.append(scene.seed)
         if probe is not None and len(found):
@@ -203,6 +221,17 @@ def evaluate_on_test_set(
     summary = None
     if probe is not None:
         summary = MarginSummary(np.concatenate(margins) if margins else np.zeros((0,), dtype=np.float32))
+    extra: dict[str, Any] = {
+        "at_score_threshold": {"configured": spec.score_threshold, **curve.point_at_threshold(spec.score_threshold)},
+    }
+    if audited:
+        extra["iou_suppression"] = {
+            "method": "greedy (Cluster-NMS, exact, in the fused graph)" if spec.nms_iou_threshold < 1 else "off",
+            "iou_threshold": spec.nms_iou_threshold,
+            "candidates": spec.max_detections,
+            "frames": audited,
+            "fast_nms_differs_frames": fast_differs,
+        }
     return EvaluationResult(
         curve=curve,
         detections=tuple(detections),
@@ -210,6 +239,7 @@ def evaluate_on_test_set(
         seeds=tuple(seeds),
         frame_seconds=tuple(seconds),
         margins=summary,
+        extra=extra,
     )
 
 
@@ -219,11 +249,22 @@ def format_evaluation(result: EvaluationResult, *, name: str = "detector") -> Se
     lines = [
         f"{name}: {data['frames']} test frames, {data['ground_truths']} people",
         f"  miss rate at 0.1 FPPI: {data['miss_rate_at_0.1_fppi']:.3f} "
-        f"(score threshold {data['threshold_at_0.1_fppi']})",
+        f"(score threshold {data['threshold_at_0.1_fppi']}; {data['true_positives_at_0.1_fppi']} true, "
+        f"{data['false_positives_at_0.1_fppi']} false positives)",
         f"  miss rate at 1 FPPI:   {data['miss_rate_at_1_fppi']:.3f}",
         f"  log-average miss rate: {data['log_average_miss_rate']:.3f}",
         f"  median time per frame: {1000 * data['median_frame_seconds']:.1f} ms",
     ]
+    deployed = data.get("at_score_threshold")
+    if deployed is not None:
+        lines.insert(4, f"  at the configured threshold {deployed['configured']:g}: miss rate "
+                        f"{deployed['miss_rate']:.3f}, {deployed['true_positives']} true, "
+                        f"{deployed['false_positives']} false positives ({deployed['fppi']:.3f} FPPI)")
+    suppression = data.get("iou_suppression")
+    if suppression is not None:
+        lines.append(f"  IoU suppression: {suppression['method']} at IoU {suppression['iou_threshold']:g}; Fast-NMS "
+                     f"would differ on {suppression['fast_nms_differs_frames']} of {suppression['frames']} frames "
+                     f"(the deployed top-{suppression['candidates']} at the configured threshold)")
     if result.margins is not None:
         m = result.margins.to_dict()
         lines.append(

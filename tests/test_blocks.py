@@ -7,7 +7,19 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from graphopt.blocks import GraphWriter, fold_normalization, frame_to_tensor, max_pool_peaks, normalize, resize, top_k
+from graphopt.blocks import (
+    GraphWriter,
+    fold_normalization,
+    frame_to_tensor,
+    iou_suppression,
+    keep_first,
+    max_pool_peaks,
+    normalize,
+    resize,
+    top_k,
+)
+from graphopt.nms import cluster_nms, fast_nms, greedy_nms, overlaps
+from graphopt.passes.nms_logits import PRECISION_KEY
 from graphopt.verify import run_onnxruntime
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -93,3 +105,68 @@ def test_max_pool_peaks_and_top_k_match_a_numpy_reference(window: tuple[int, int
     order = np.argsort(-flat, kind="stable")[:6]
     np.testing.assert_array_equal(got[values], flat[order])
     assert set(got[indices][np.isfinite(got[values])]) == set(order[np.isfinite(flat[order])])
+
+
+def _clustered_boxes(seed: int, k: int) -> np.ndarray:
+    """``k`` boxes around a few centres, so that chains of overlaps (where Fast-NMS and greedy differ) occur."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(20, 200, size=(3, 2))[rng.integers(0, 3, size=k)]
+    xy = centres + rng.normal(scale=8, size=(k, 2))
+    size = rng.uniform(20, 40, size=(k, 1)) * np.array([0.41, 1.0])
+    return np.concatenate([xy, xy + size], axis=1).astype(np.float32)
+
+
+def _suppression_model(k: int, threshold: float, method: str) -> tuple[onnx.ModelProto, str, tuple[str, str, str]]:
+    writer = GraphWriter("t")
+    keep = iou_suppression(writer, "boxes", "valid", k, iou_threshold=threshold, method=method)
+    compact = keep_first(writer, keep, k)
+    inputs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [k, 4]),
+              helper.make_tensor_value_info("valid", TensorProto.BOOL, [k])]
+    return _model(writer, inputs, [keep, *compact]), keep, compact
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cluster_iou_suppression_is_greedy_nms_exactly(seed: int) -> None:
+    k = 24
+    boxes = _clustered_boxes(seed, k)
+    valid = np.random.default_rng(seed).random(k) < 0.85
+    model, keep, (order, kept, count) = _suppression_model(k, 0.5, "cluster")
+    got = run_onnxruntime(model, {"boxes": boxes, "valid": valid})
+    expected = greedy_nms(boxes, 0.5, valid)
+    np.testing.assert_array_equal(got[keep], expected)
+    np.testing.assert_array_equal(cluster_nms(boxes, 0.5, valid), expected)
+    # Kept rows first, in their order; the rest after; the count says how many.
+    n = int(expected.sum())
+    assert int(got[count]) == n
+    np.testing.assert_array_equal(got[order][:n], np.flatnonzero(expected))
+    np.testing.assert_array_equal(got[kept], np.arange(k) < n)
+    assert sorted(got[order].tolist()) == list(range(k))
+
+
+def test_fast_nms_drops_what_a_suppressed_box_overlaps_and_greedy_keeps() -> None:
+    # A chain: 1 overlaps 0, 2 overlaps 1 but not 0. Greedy keeps 0 and 2; Fast-NMS keeps only 0.
+    boxes = np.array([[0, 0, 10, 10], [4, 0, 14, 10], [8, 0, 18, 10], [50, 50, 60, 60]], np.float32)
+    assert greedy_nms(boxes, 0.3).tolist() == [True, False, True, True]
+    assert fast_nms(boxes, 0.3).tolist() == [True, False, False, True]
+    for method, expected in (("cluster", [True, False, True, True]), ("fast", [True, False, False, True])):
+        model, keep, _ = _suppression_model(4, 0.3, method)
+        got = run_onnxruntime(model, {"boxes": boxes, "valid": np.ones(4, bool)})[keep]
+        assert got.tolist() == expected, method
+
+
+def test_overlap_is_strictly_above_the_threshold_and_boxes_without_area_overlap_nothing() -> None:
+    # IoU of these two is exactly 0.5 (intersection 10, union 20): not above, so both stay.
+    boxes = np.array([[0, 0, 15, 1], [5, 0, 20, 1], [3, 3, 3, 3]], np.float32)
+    over = overlaps(boxes, 0.5)
+    assert not over[0, 1] and not over[2].any()
+    assert greedy_nms(boxes, 0.5).all()
+    model, keep, _ = _suppression_model(3, 0.5, "cluster")
+    assert run_onnxruntime(model, {"boxes": boxes, "valid": np.ones(3, bool)})[keep].all()
+
+
+def test_iou_suppression_stays_float32() -> None:
+    writer = GraphWriter("t")
+    iou_suppression(writer, "boxes", "valid", 4, iou_threshold=0.5)
+    assert all(any(p.key == PRECISION_KEY and p.value == "float32" for p in n.metadata_props) for n in writer.nodes)
+    with pytest.raises(ValueError, match="unknown IoU suppression method"):
+        iou_suppression(writer, "boxes", "valid", 4, iou_threshold=0.5, method="soft")

@@ -219,6 +219,7 @@ def optimize(
         for out in [output_dir / f"{name}.onnx", output_dir / "report.json", output_dir / "report.md", report_json]:
             if out is not None and out.resolve() in protected:
                 raise GraphoptError(f"refusing to write {out} over the input model; choose another output path")
+        given = dict(shapes)  # the workload's own shapes are filled in by optimize_model, and not pinned
         if config is not None and not shapes:
             shapes = config.network_input_shapes(model)
         check_input_names(model, shapes)
@@ -231,7 +232,7 @@ def optimize(
             skip=_split_names(skip),
             fp16=fp16,
             ground_plane=ground_plane,
-            input_shapes=shapes,
+            input_shapes=given,
             verify=VerifyOptions(rtol=rtol, atol=atol) if verify else False,
             keep_going=keep_going,
             detector=config,

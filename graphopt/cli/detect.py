@@ -81,6 +81,9 @@ def detect(
     detector = workload.frame_detector(load_model(model_path), threshold=threshold, source=str(model_path))
     detections = detector.detect(frame)
     boxes = fitted.to_picture(detections.boxes)
+    # A window over the letterbox's padding reaches past the picture: its box is reported within the picture.
+    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, picture.shape[1])
+    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, picture.shape[0])
     drawing = draw_boxes(picture, truth, color=_TRUTH_COLOR, thickness=1) if len(truth) else picture
     labels = [f"{score:.2f}" for score in detections.scores]
     drawing = draw_boxes(drawing, boxes, color=_BOX_COLOR, thickness=2, labels=labels)

@@ -34,7 +34,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..errors import ConfigError
+from ..errors import ConfigError, PreconditionError
 from ..graph import attribute, consumers, dead_node_indices, graph_output_names, infer_tensor_info, unique_name
 from .base import Pass, PassResult
 
@@ -167,6 +167,16 @@ class NmsOnLogitsPass(Pass):
 
     def __repr__(self) -> str:
         return f"NmsOnLogitsPass(scores={self.scores!r}, float32_head={self.float32_head})"
+
+    def requires(self, model: onnx.ModelProto) -> None:
+        """A max-pooling NMS fed by Softmax or Sigmoid scores, or a head this pass rewrote already."""
+        if any(node.name.startswith(f"{self.name}/") for node in model.graph.node):
+            return  # rewritten already: the pass runs and reports nothing to do
+        head = _Head(model)
+        if not any(head.reaches_nms(node) for node in model.graph.node
+                   if node.op_type in ("Softmax", "Sigmoid") and node.domain in ("", "ai.onnx")):
+            raise PreconditionError("Softmax or Sigmoid scores that reach a max-pooling NMS in the graph "
+                                    "(a fused detector: fuse_host_stages before it)")
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         graph = model.graph

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import onnx
 
-from ..errors import ShapeSpecError, first_line
+from ..errors import PreconditionError, ShapeSpecError, first_line
 from ..graph import (
     attribute,
     concrete_input_shapes,
@@ -103,6 +103,7 @@ class PinStaticShapesPass(Pass):
     name = "pin_static_shapes"
 
     def __init__(self, *, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+        self._workload_shapes_withheld = False
         self.input_shapes = {name: tuple(int(d) for d in dims) for name, dims in (input_shapes or {}).items()}
         for name, dims in self.input_shapes.items():
             if any(d <= 0 for d in dims):
@@ -110,7 +111,23 @@ class PinStaticShapesPass(Pass):
 
     @classmethod
     def from_options(cls, options: OptimizeOptions) -> PinStaticShapesPass:
-        return cls(input_shapes=options.input_shapes)
+        # Shapes a workload filled in are for verification and counting; pinning them would fix an
+        # unfused network at one size, which its host pipeline (a pyramid) cannot feed.
+        made = cls(input_shapes={} if options.shapes_from_workload else options.input_shapes)
+        made._workload_shapes_withheld = options.shapes_from_workload
+        return made
+
+    def requires(self, model: onnx.ModelProto) -> None:
+        if not self._workload_shapes_withheld:
+            return  # a dynamic input without a given shape is the user's error, said by call()
+        dynamic = [v.name for v in graph_inputs(model) if v.type.HasField("tensor_type")
+                   and v.name not in self.input_shapes
+                   and not all(isinstance(d, int) for d in declared_dims(v) or [None])]
+        if dynamic:
+            raise PreconditionError(
+                f"a concrete shape for '{dynamic[0]}' (--input-shape): the workload's shape is not pinned, "
+                "because its host pipeline feeds the unfused network other sizes (fuse_host_stages gives static ones)"
+            )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(input_shapes={self.input_shapes!r})"
@@ -158,7 +175,8 @@ def _fold_constants(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]
 
     Only onnxsim's graph is taken, and only when it removed nodes: the model's
     opset, IR version, metadata and functions stay as they were, onnxsim's
-    generated node names are replaced by the original ones, and initializers
+    generated node names are replaced by the original ones (and the nodes'
+    metadata, which onnxsim drops, is put back), and initializers
     listed as graph inputs that onnxsim dropped from ``graph.input`` are put back.
     """
     try:
@@ -175,10 +193,14 @@ def _fold_constants(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]
     if [v.name for v in new.output] != output_names:
         raise RuntimeError(f"onnxsim changed the graph outputs from {output_names} to {[v.name for v in new.output]}")
 
-    names = {node.output[0]: node.name for node in graph.node if node.output}
+    originals = {node.output[0]: node for node in graph.node if node.output}
     for node in new.node:
-        if node.output and node.output[0] in names:
-            node.name = names[node.output[0]]
+        original = originals.get(node.output[0]) if node.output else None
+        if original is not None:
+            node.name = original.name
+            # Node metadata carries contracts (a pin to float32, a slice's mark); onnxsim drops it.
+            if not node.metadata_props and original.op_type == node.op_type:
+                node.metadata_props.extend(original.metadata_props)
 
     old_initializers = {init.name for init in graph.initializer}
     new_initializers = {init.name for init in new.initializer}

@@ -50,7 +50,7 @@ __all__ = ["PersonInstance", "Scene", "generate_scenes", "render_scene", "scene_
 logger = logging.getLogger(__name__)
 
 # First seed of each split; the ranges are disjoint for up to 1,000,000 scenes per split.
-_SPLIT_BASES = {"train": 0, "test": 1_000_000}
+_SPLIT_BASES = {"train": 0, "test": 1_000_000, "validation": 2_000_000}
 _SPLIT_SIZE = 1_000_000
 
 
@@ -92,7 +92,7 @@ class Scene:
 
 
 def scene_seeds(split: str, count: int) -> list[int]:
-    """The seeds of the first ``count`` scenes of ``split`` (``"train"`` or ``"test"``); the splits are disjoint."""
+    """The seeds of the first ``count`` scenes of ``split`` (``"train"``, ``"validation"`` or ``"test"``); disjoint."""
     if split not in _SPLIT_BASES:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(_SPLIT_BASES)}")
     if not 0 <= count <= _SPLIT_SIZE:

@@ -11,7 +11,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from graphopt.errors import ConfigError
+import graphopt
+from graphopt.errors import ConfigError, PassRequirementError, PreconditionError
 from graphopt.passes.base import PassResult
 from graphopt.passes.fp16 import convert_to_float16
 from graphopt.passes.nms_logits import PRECISION_KEY, STAT_KEYS, NmsOnLogitsPass, log_odds
@@ -249,6 +250,25 @@ def test_softmax_that_reaches_no_max_pool_is_left_alone() -> None:
     assert not result.modified
     assert result.stats == dict.fromkeys(STAT_KEYS, 0)
     assert result.model == model
+    # It says so before it runs: the pipeline skips it (a default or --fp16 pass) or stops (a named one).
+    with pytest.raises(PreconditionError, match="reach a max-pooling NMS"):
+        NmsOnLogitsPass().requires(model)
+
+
+def test_a_missing_nms_is_a_skip_with_fp16_and_an_error_when_named() -> None:
+    nodes = [node("Softmax", ["x"], "probabilities", axis=-1)]
+    model = make_model(nodes, [value("x", [2, 10])], [value("probabilities", [2, 10])])
+    _, report = graphopt.optimize(model, fp16=True, input_shapes={"x": (2, 10)})
+    (record,) = [r for r in report.passes if r.name == "nms_on_logits"]
+    assert record.status == "skipped" and "not applicable: needs Softmax or Sigmoid scores" in record.message
+    with pytest.raises(PassRequirementError, match="nms_on_logits"):
+        graphopt.optimize(model, ["nms_on_logits"])
+
+
+def test_a_rewritten_head_meets_the_requirement_and_is_not_rewritten_again() -> None:
+    once = NmsOnLogitsPass()(head()).model
+    NmsOnLogitsPass().requires(once)
+    assert not NmsOnLogitsPass()(once).modified
 
 
 def test_scores_without_logits_are_a_config_error() -> None:

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import graphopt
-from graphopt.errors import ShapeSpecError
+from graphopt.errors import PreconditionError, ShapeSpecError
 from graphopt.graph import infer_tensor_info
 from graphopt.options import OptimizeOptions
 from graphopt.passes import static_shapes
@@ -265,3 +265,24 @@ def test_parse_input_shape_rejects_bad_text(text):
         parse_input_shape(text)
     assert f"'{text}'" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_folding_keeps_the_metadata_of_the_nodes_that_stay() -> None:
+    model = flatten_chain()
+    relu = model.graph.node[0]
+    relu.metadata_props.add(key="graphopt.precision", value="float32")
+    result = pin(model, x=(2, 3, 4, 5))
+    assert result.stats["folded_nodes"] > 0
+    (kept,) = [n for n in result.model.graph.node if n.op_type == "Relu"]
+    assert [(p.key, p.value) for p in kept.metadata_props] == [("graphopt.precision", "float32")]
+
+
+def test_shapes_a_workload_filled_in_are_not_pinned(rng):
+    options = OptimizeOptions(input_shapes={"x": (1, 3, 8, 10)}, shapes_from_workload=True)
+    made = PinStaticShapesPass.from_options(options)
+    assert made.input_shapes == {}
+    with pytest.raises(PreconditionError, match="a concrete shape for 'x'"):
+        made.requires(conv_net(rng))
+    made.requires(conv_net(rng, (1, 3, 8, 10)))  # nothing dynamic: nothing needed
+    assert PinStaticShapesPass.from_options(OptimizeOptions(input_shapes={"x": (1, 3, 8, 10)})).input_shapes == {
+        "x": (1, 3, 8, 10)}

@@ -11,6 +11,7 @@ import pytest
 
 from graphopt.detections import Detections
 from graphopt.errors import ConfigError
+from graphopt.nms import suppress_overlapping
 from graphopt.verify import run_onnxruntime
 from graphopt_person.grid import grid_boxes
 from graphopt_person.naive import (
@@ -171,7 +172,10 @@ def test_detector_end_to_end(detector: NaiveDetector, frame: np.ndarray) -> None
     assert list(times) == list(STAGES) and all(t >= 0 for t in times.values())
     assert 0 < len(detections) <= 200
     assert np.all(np.diff(detections.scores) <= 0) and detections.scores.min() >= 0.01
-    expected = peaks_to_detections(volume, nms3d(volume, SPEC.nms_window, 0.01), grid_boxes(SPEC), 200)
+    candidates = peaks_to_detections(volume, nms3d(volume, SPEC.nms_window, 0.01), grid_boxes(SPEC), 200)
+    np.testing.assert_array_equal(detector.last_candidates.cells, candidates.cells)
+    expected = suppress_overlapping(candidates, SPEC.nms_iou_threshold)
+    assert len(expected) < len(candidates)  # random weights: overlapping peaks across scales, which it removes
     np.testing.assert_array_equal(detections.cells, expected.cells)
     np.testing.assert_array_equal(detections.scores, expected.scores)
     np.testing.assert_array_equal(detections.boxes, expected.boxes)
