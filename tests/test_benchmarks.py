@@ -63,7 +63,11 @@ def test_bench_peers_smoke(tmp_path: Path) -> None:
     # Each peer's network is checked against the export, and graphopt's fused graphs by their detections.
     assert all(detector["variants"][p]["max_network_error"] < 1e-4 for p in ("ort_offline", "onnxsim"))
     assert detector["variants"]["graphopt"]["identical_frames"] == 20
-    assert detector["variants"]["graphopt_ground"]["identical_frames"] == 20
+    # The sliced graphs drop what lies outside the bands (at the deployed threshold, an odd false positive
+    # there), and never find a detection the naive pipeline does not.
+    for sliced in ("graphopt_ground", "graphopt_full"):
+        assert detector["variants"][sliced]["subset_frames"] == 20
+        assert detector["variants"][sliced]["identical_frames"] >= 18
     assert generic["input_shapes"] == {"input": [1, 3, 64, 96]}
     assert all(v["max_output_error"] < 1e-4 for v in generic["variants"].values())
     assert "ratios = variant / graphopt_full" in proc.stdout
