@@ -21,7 +21,9 @@ from .fp16 import ConvertToFp16Pass
 from .ground_plane import GroundPlaneSlicePass
 from .host_stages import FuseHostStagesPass
 from .nms_logits import NmsOnLogitsPass
+from .ort_basic import OnnxRuntimeBasicPass
 from .redundancy import RemoveRedundantNodesPass
+from .slim import SlimGraphPass
 from .static_shapes import PinStaticShapesPass
 from .transposes import PushTransposesPass
 
@@ -36,11 +38,13 @@ __all__ = [
     "GroundPlaneSlicePass",
     "MergeCommonSubexpressionsPass",
     "NmsOnLogitsPass",
+    "OnnxRuntimeBasicPass",
     "Pass",
     "PassResult",
     "PinStaticShapesPass",
     "PushTransposesPass",
     "RemoveRedundantNodesPass",
+    "SlimGraphPass",
     "build_passes",
     "get_pass_class",
     "registered_passes",
@@ -59,6 +63,8 @@ PASSES: dict[str, type[Pass]] = {
         FuseHostStagesPass,
         GroundPlaneSlicePass,
         PinStaticShapesPass,
+        SlimGraphPass,
+        OnnxRuntimeBasicPass,
         NmsOnLogitsPass,
         ConvertToFp16Pass,
     )
@@ -73,6 +79,11 @@ DEFAULT_PASSES: tuple[str, ...] = (
     # host-stage fusion (with a detector description), then exact shapes everywhere
     "fuse_host_stages",
     "pin_static_shapes",
+    # the well-kept libraries' eliminations and fusions (standard operators only),
+    # then graphopt's clean-up once more for what they leave (dead nodes, stale value_info)
+    "slim",
+    "onnxruntime_basic",
+    "remove_redundant_nodes",
 )
 
 #: What ``--fp16`` appends to the pipeline: the NMS moves to log-odds first, so

@@ -48,6 +48,7 @@ STAT_KEYS = (
     "dead_nodes",
     "unused_initializers",
     "unused_inputs",
+    "stale_value_info",
 )
 
 _ONNX_DOMAINS = ("", "ai.onnx")
@@ -80,6 +81,8 @@ class RemoveRedundantNodesPass(Pass):
     - ``unused_inputs``: graph inputs nothing reads (when
       ``remove_unused_inputs``). An initializer that is also listed as a graph
       input is an input: it is removed only then, and counts under both keys.
+    - ``stale_value_info``: ``value_info`` entries of values no node produces
+      any more, of graph inputs, outputs or initializers, and repeated names.
 
     Bypassing a node makes the readers of its output read its data input. When
     the output is a graph output it must keep its name, so the data input is
@@ -112,9 +115,8 @@ class RemoveRedundantNodesPass(Pass):
             _remove_unused(model.graph, stats, remove_inputs=self.remove_unused_inputs)
             if sum(stats.values()) == before:
                 break
+        stats["stale_value_info"] = _drop_stale_value_info(model.graph)
         modified = any(stats.values())
-        if modified:
-            _drop_stale_value_info(model.graph)
         logger.debug("%s: %s", self.name, stats)
         return PassResult(model, modified, stats)
 
@@ -396,10 +398,22 @@ def _remove_unused(graph: onnx.GraphProto, stats: dict[str, int], *, remove_inpu
             stats["unused_inputs"] += 1
 
 
-def _drop_stale_value_info(graph: onnx.GraphProto) -> None:
-    """Drops value_info of values the main graph no longer has (full_check rejects some)."""
-    alive = {v.name for v in graph.input} | {t.name for t in graph.initializer}
-    alive |= {out for node in graph.node for out in node.output}
-    for index in reversed(range(len(graph.value_info))):
-        if graph.value_info[index].name not in alive:
-            del graph.value_info[index]
+def _drop_stale_value_info(graph: onnx.GraphProto) -> int:
+    """Drops value_info no node output needs; returns how many entries went.
+
+    Stale are entries of values the main graph no longer has (full_check
+    rejects some), of graph inputs, outputs and initializers (declared
+    elsewhere already), and repeats of a name (tools that rewrite graphs
+    leave them).
+    """
+    produced = {out for node in graph.node for out in node.output if out}
+    declared = {v.name for v in graph.input} | {v.name for v in graph.output} | {t.name for t in graph.initializer}
+    seen: set[str] = set()
+    stale = []
+    for index, value in enumerate(graph.value_info):
+        if value.name not in produced or value.name in declared or value.name in seen:
+            stale.append(index)
+        seen.add(value.name)
+    for index in reversed(stale):
+        del graph.value_info[index]
+    return len(stale)
