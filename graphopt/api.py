@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import onnx
 
 from .errors import GraphoptError
+from .instrument import PassInstrumentation
 from .model_io import load_model
 from .options import OptimizeOptions, VerifyOptions
 from .passes import Pass, build_passes, with_fp16, with_ground_plane
@@ -37,6 +38,7 @@ def optimize(
     ground_plane: bool = False,
     ground_plane_margin: int | None = None,
     latency_repeats: int = 0,
+    instruments: Sequence[PassInstrumentation] = (),
 ) -> tuple[onnx.ModelProto, Report]:
     """Runs a pass pipeline on a model and returns the optimized model and its report.
 
@@ -64,6 +66,8 @@ def optimize(
             side of a band; ``None`` for its default.
         latency_repeats: passes that change the work per frame time the graph
             before and after them with this many runs (0 not to).
+        instruments: extra :class:`~graphopt.instrument.PassInstrumentation`
+            hooks around every pass (the CLI's progress lines, say).
 
     Raises:
         GraphoptError: bad model, unknown pass, shapes that contradict the
@@ -103,7 +107,7 @@ def optimize(
         pass_objects = build_passes(passes, options=options)  # type: ignore[arg-type]
     else:
         pass_objects = [build_passes([p], options=options)[0] if isinstance(p, str) else p for p in passes]
-    optimized, report = Pipeline(pass_objects, options=options).run(model)
+    optimized, report = Pipeline(pass_objects, options=options, instruments=instruments).run(model)
     report.source = source
     return optimized, report
 

@@ -153,6 +153,13 @@ def deploy(
             source, optimized, config, warmup=warmup, repeats=repeats, providers=providers
         )
         result.latency_what = "per frame: host pipeline → fused graph"
+    elif benchmark and isinstance(backend, OnnxRuntimeBackend):
+        from .latency import compare_onnxruntime
+
+        feeds = random_inputs(source, concrete_input_shapes(source, input_shapes))
+        result.latency_before, result.latency_after, result.latency_change = compare_onnxruntime(
+            source, optimized, feeds, providers=backend.providers, warmup=warmup, repeats=repeats)
+        result.latency_what = "per call, same random inputs, input and output timed interleaved"
     elif benchmark:
         feeds = random_inputs(source, concrete_input_shapes(source, input_shapes))
         result.latency_before = backend.benchmark(backend.build(source, BuildOptions(name=name)), feeds,

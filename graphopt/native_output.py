@@ -61,8 +61,8 @@ def summarise(lines: list[str]) -> list[str]:
     if skipped:
         ops = ", ".join(f"{op} ×{n}" for op, n in skipped.most_common())
         summary.append(
-            f"onnxsim could not evaluate {sum(skipped.values())} node(s) with dynamic inputs while folding "
-            f"constants and left them in the graph ({ops})"
+            f"onnxsim skipped folding {sum(skipped.values())} node(s) whose inputs are not constant "
+            f"and left them in the graph ({ops})"
         )
     for text, count in others.most_common(10):
         summary.append(text if count == 1 else f"{text} (×{count})")
@@ -104,7 +104,7 @@ def capture_native_output() -> Iterator[NativeOutput]:
         with contextlib.suppress(Exception):
             stream.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
-    sink = tempfile.TemporaryFile(mode="w+b")
+    sink = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed in the finally below)
     try:
         out = open(saved[1], "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
         err = open(saved[2], "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115

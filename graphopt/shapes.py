@@ -25,8 +25,15 @@ from dataclasses import dataclass
 import onnx
 
 from .errors import ShapeSpecError
+from .graph import declared_dims
 
-__all__ = ["ShapeSpec", "parse_input_shape", "parse_input_shapes", "resolve_input_shapes"]
+__all__ = [
+    "ShapeSpec",
+    "dynamic_inputs_without_shape",
+    "parse_input_shape",
+    "parse_input_shapes",
+    "resolve_input_shapes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -134,3 +141,17 @@ def resolve_input_shapes(
             raise ShapeSpecError(f"--input-shape gives input '{name}' twice; give each input's shape once")
         shapes[name] = spec.dims
     return shapes
+
+
+def dynamic_inputs_without_shape(model: onnx.ModelProto, given: Iterable[str] = ()) -> list[str]:
+    """The tensor inputs with a dynamic (or unknown) dimension and no shape in ``given``, in graph order."""
+    given = set(given)
+    initializers = {init.name for init in model.graph.initializer}
+    names = []
+    for value in model.graph.input:
+        if value.name in initializers or value.name in given or not value.type.HasField("tensor_type"):
+            continue
+        declared = declared_dims(value)
+        if declared is None or not all(isinstance(d, int) for d in declared):
+            names.append(value.name)
+    return names

@@ -19,7 +19,7 @@ import onnx
 from ..errors import ShapeSpecError, first_line
 from ..graph import attribute, constant_value, declared_dims, infer_tensor_info, set_dims
 from ..options import OptimizeOptions
-from ..shapes import parse_input_shape
+from ..shapes import dynamic_inputs_without_shape, parse_input_shape
 from ..verify import concrete_input_shapes, format_dims, graph_inputs
 from ._onnxsim import quiet_simplify
 from .base import Pass, PassResult
@@ -93,7 +93,7 @@ class PinStaticShapesPass(Pass):
         # fuse_host_stages) no longer apply; the pipeline checked the names
         # against the model it started from.
         given = {k: v for k, v in self.input_shapes.items() if k in names}
-        unpinned = _dynamic_without_shape(model, given)
+        unpinned = dynamic_inputs_without_shape(model, given)
         if unpinned:
             listed = ", ".join(f"'{name}'" for name in unpinned)
             return PassResult(model, False, {"pinned_dims": 0, "folded_nodes": 0}, note=(
@@ -133,18 +133,6 @@ class PinStaticShapesPass(Pass):
             listed = ", ".join(f"'{name}'" for name in dynamic_outputs)
             note = f"output {listed} keeps a dynamic shape: it depends on the data, not only on the input shapes"
         return PassResult(model, modified, stats, note=note)
-
-
-def _dynamic_without_shape(model: onnx.ModelProto, given: Mapping[str, Sequence[int]]) -> list[str]:
-    """The tensor inputs with a dynamic (or unknown) dimension and no given shape."""
-    names = []
-    for value in graph_inputs(model):
-        if not value.type.HasField("tensor_type") or value.name in given:
-            continue
-        declared = declared_dims(value)
-        if declared is None or not all(isinstance(d, int) for d in declared):
-            names.append(value.name)
-    return names
 
 
 def _runs_in_onnxruntime(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> bool:
