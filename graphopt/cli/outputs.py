@@ -44,15 +44,21 @@ def plan_outputs(model_path: Path, option: Path | None, positional: Path | None)
         GraphoptError: neither or both are given, or an ``.onnx`` output names an existing directory.
     """
     if option is not None and positional is not None and option != positional:
-        raise GraphoptError(f"two outputs given ({positional} and -o {option}); give one")
+        raise GraphoptError(f"{model_path}: two outputs given ({positional} and -o {option}); give one")
     target = option if option is not None else positional
     if target is None:
-        raise GraphoptError("no output given: write graphopt optimize MODEL OUT.onnx, or -o OUT.onnx, or -o DIR")
+        raise GraphoptError(
+            f"{model_path}: no output given: write graphopt optimize MODEL OUT.onnx, or -o OUT.onnx, or -o DIR"
+        )
     if target.name.endswith(".onnx") and len(target.name) > len(".onnx"):
         if target.is_dir():
-            raise GraphoptError(f"output {target} is a directory; give a file name, or a directory without .onnx")
+            raise GraphoptError(
+                f"{model_path}: output {target} is a directory; give a file name, or a directory without .onnx"
+            )
         name = _base_name(target)
         return OutputPlan(target.parent, name, f"{name}.report.json", f"{name}.report.md")
     if target.exists() and not target.is_dir():
-        raise GraphoptError(f"output directory {target} is a file; give a directory, or a path ending in .onnx")
+        raise GraphoptError(
+            f"{model_path}: output directory {target} is a file; give a directory, or a path ending in .onnx"
+        )
     return OutputPlan(target, _base_name(model_path), "report.json", "report.md")
