@@ -77,7 +77,7 @@ def _python_streams_to(out: io.TextIOBase, err: io.TextIOBase) -> Iterator[None]
     old_out, old_err = sys.stdout, sys.stderr
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
     streams = [h.stream for h in handlers]
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     for handler, stream in zip(handlers, streams, strict=True):
         handler.setStream(err if stream in (old_err, sys.__stderr__) else out)
     try:

@@ -25,7 +25,7 @@ from graphopt.graph import count_nodes
 from graphopt.native_output import capture_native_output
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import model_set  # noqa: E402
+import model_set
 
 ENTRIES = model_set.load_manifest()
 
