@@ -321,7 +321,8 @@ def run_set(args: argparse.Namespace) -> None:
         "versions": {p: version(p) for p in ("graphopt", "onnxruntime", "onnxsim", "onnxslim", "polygraphy")},
         "set": bench_set(calls=args.frames, warmup=args.warmup, only=args.only),
     }
-    target = args.json or Path(__file__).resolve().parents[1] / "docs" / "results" / machine_slug(machine) / "peers.json"
+    docs = Path(__file__).resolve().parents[1] / "docs" / "results"
+    target = args.json or docs / machine_slug(machine) / "peers.json"
     write_json_atomically(target, result)
     page = target.with_suffix(".md")
     tmp = page.with_name(f".{page.name}.tmp")

@@ -71,6 +71,10 @@ def _variants(entry: model_set.ModelEntry) -> tuple[dict[str, onnx.ModelProto], 
     return variants, failed, original
 
 
+def _caller(session: onnxruntime.InferenceSession, feeds: dict[str, np.ndarray]) -> Callable[[object], object]:
+    return lambda _: session.run(None, feeds)
+
+
 def bench_model(entry: model_set.ModelEntry, *, calls: int, warmup: int) -> dict[str, Any]:
     variants, failed, original = _variants(entry)
     feeds = model_set.real_inputs(entry, original)
@@ -81,7 +85,7 @@ def bench_model(entry: model_set.ModelEntry, *, calls: int, warmup: int) -> dict
         ok, worst = model_set.within_tolerance(reference, sessions[name].run(None, feeds))
         rows[name] = {"nodes": count_nodes(model), "max_abs_error": worst, "within_tolerance": ok,
                       "standard_ops": not model_set.standard_ops_only(model)}
-    times = time_calls_interleaved({n: (lambda s: lambda _: s.run(None, feeds))(s) for n, s in sessions.items()},
+    times = time_calls_interleaved({n: _caller(s, feeds) for n, s in sessions.items()},
                                    range(calls), warmup=range(warmup), rotate=True)
     for name, samples in times.items():
         rows[name].update(median_ms=float(np.median(samples)), p90_ms=float(np.percentile(samples, 90)))

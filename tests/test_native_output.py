@@ -29,9 +29,10 @@ def test_native_writes_are_captured_and_python_output_still_shows():
 
 
 def test_the_library_leaves_file_descriptors_alone(rng):
+    from onnx import helper
+
     import graphopt
     from tests.conftest import make_model, value
-    from onnx import helper
 
     before = os.fstat(2).st_ino, os.fstat(1).st_ino
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], [value("x", [1, 4])], [value("y", [1, 4])])
