@@ -12,6 +12,8 @@ latency comparison belongs to ``benchmarks/bench_peers.py``, not here.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -72,3 +74,18 @@ def test_default_pipeline_is_as_clean_as_the_best_peer(entry: model_set.ModelEnt
         (r.name, r.status) for r in report.passes if r.status != "unchanged"]
     assert all(r.status == "unchanged" for r in report.passes)
     assert _onnxruntime_warnings(ours) == []
+
+
+def test_cli_captures_onnxsim_warnings_into_the_report(tmp_path: Path) -> None:
+    # onnxsim's C++ core prints "failed to run "Concat" op … skip" lines for YOLOv8n's head.
+    entry = next(e for e in ENTRIES if e.name == "yolov8n")
+    path = model_set.fetch(entry)
+    out = tmp_path / "yolo.onnx"
+    proc = subprocess.run([sys.executable, "-m", "graphopt", "optimize", str(path), str(out), "--input-shape",
+                           "1,3,320,320", "--no-benchmark", "-v"], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "failed to run" not in proc.stderr + proc.stdout
+    assert "] slim …" in proc.stderr  # -v: progress on stderr
+    report = json.loads((tmp_path / "yolo.report.json").read_text())
+    assert any("onnxsim skipped folding" in line for line in report["native_output"])

@@ -163,6 +163,12 @@ def test_inspect(tmp_path: Path) -> None:
     code, stdout, _ = _run("inspect", str(EXAMPLE))
     assert code == 0
     assert "input: float32 batchx3xheightxwidth" in stdout and "Conv" in stdout
+    # On dynamic dimensions FLOPs cannot be counted: it says so instead of a partial sum.
+    assert "FLOPs: unknown: input 'input' has dynamic dimensions" in stdout and "FLOPs: 0" not in stdout
+    code, stdout, _ = _run("inspect", str(EXAMPLE), "--json")
+    assert code == 0 and json.loads(stdout)["flops"] is None
+    code, stdout, _ = _run("inspect", str(EXAMPLE), "--input-shape", "1,3,48,64")
+    assert code == 0 and "FLOPs: unknown" not in stdout
     code, stdout, _ = _run("inspect", str(EXAMPLE), "--json", *SHAPE)
     assert code == 0
     data = json.loads(stdout)
