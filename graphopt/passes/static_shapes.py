@@ -55,17 +55,26 @@ class PinStaticShapesPass(Pass):
     Rules applied:
 
     * each given shape is checked against the graph: the rank must match and
-      fixed dimensions must agree; every input left with a dynamic dimension
-      must be given a shape; a shape for a name that is not (or no longer) an
-      input is left out (the pipeline checks the names before its first pass);
-    * the shapes are written into ``graph.input``; onnxsim (shape inference and
-      constant folding only, no fusions) then folds what became constant, such
-      as Shape → Gather → Concat chains feeding a Reshape;
-    * ONNX shape inference (strict, with data propagation) must then give every
-      graph output a static shape; the inferred shapes are stored as
-      ``value_info`` and on ``graph.output``;
+      fixed dimensions must agree; a shape for a name that is not (or no
+      longer) an input is left out (the pipeline checks the names before its
+      first pass);
+    * when an input with a dynamic dimension (a ``dim_param``, an unknown
+      dimension or ``dim_value: -1``) has no given shape, the pass changes
+      nothing and its note names the input: dynamic models stay dynamic;
+    * the shapes are written into ``graph.input``, exporters' stale
+      ``value_info`` and output shapes are dropped; onnxsim (shape inference
+      and constant folding only, no fusions) then folds what became
+      constant, such as Shape → Gather → Concat chains feeding a Reshape —
+      its result is taken only when onnxruntime runs it;
+    * ONNX shape inference (strict, with data propagation; lenient where only
+      strict inference fails and onnxruntime runs the model) gives the
+      shapes stored as ``value_info`` and on ``graph.output``; an output whose
+      size depends on the data keeps a dynamic shape, and the note says so;
+    * a model already static, with nothing left to fold (a pipeline's own
+      output), is left exactly as it is;
     * a shape the graph cannot take (a Reshape to a size that does not fit, a
-      Conv whose channels differ from its weight's) is a :class:`ShapeSpecError`.
+      Conv whose channels differ from its weight's, a failure of strict shape
+      inference that onnxruntime confirms) is a :class:`ShapeSpecError`.
 
     Stats: ``pinned_dims`` (input dimensions that were dynamic and are now
     fixed) and ``folded_nodes`` (nodes removed by folding).
