@@ -16,6 +16,7 @@ from ..errors import UnknownPassError
 from ..options import OptimizeOptions
 from .base import FunctionPass, Pass, PassResult
 from .batch_norm import FoldBatchNormPass
+from .conv_affine import FoldConvAffinePass
 from .cse import MergeCommonSubexpressionsPass
 from .fp16 import ConvertToFp16Pass
 from .ground_plane import GroundPlaneSlicePass
@@ -33,6 +34,7 @@ __all__ = [
     "PASSES",
     "ConvertToFp16Pass",
     "FoldBatchNormPass",
+    "FoldConvAffinePass",
     "FunctionPass",
     "FuseHostStagesPass",
     "GroundPlaneSlicePass",
@@ -65,6 +67,7 @@ PASSES: dict[str, type[Pass]] = {
         PinStaticShapesPass,
         SlimGraphPass,
         OnnxRuntimeBasicPass,
+        FoldConvAffinePass,
         NmsOnLogitsPass,
         ConvertToFp16Pass,
     )
@@ -83,6 +86,7 @@ DEFAULT_PASSES: tuple[str, ...] = (
     # then graphopt's clean-up once more for what they leave (dead nodes, stale value_info)
     "slim",
     "onnxruntime_basic",
+    "fold_conv_affine",
     "remove_redundant_nodes",
 )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import onnx
 
+from ..errors import first_line
 from ..graph import count_nodes
 from .base import Pass, PassResult
 from .slim import keep_interface
@@ -67,7 +68,11 @@ class OnnxRuntimeBasicPass(Pass):
 
     def call(self, model: onnx.ModelProto) -> PassResult:
         before = count_nodes(model)
-        written = onnxruntime_basic(model)
+        try:
+            written = onnxruntime_basic(model)
+        except Exception as error:  # onnxruntime's own exception types; a custom op it has no kernel for
+            note = f"left out: onnxruntime cannot load the model ({first_line(error)})"
+            return PassResult(model, False, {"removed_nodes": 0}, note=note)
         after = count_nodes(written)
         allowed = {*_STANDARD_DOMAINS, *(n.domain for n in model.graph.node)}
         foreign = _foreign_ops(written, allowed)

@@ -17,7 +17,7 @@ import logging
 
 import onnx
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, first_line
 from ..graph import count_nodes
 from ..model_io import check_model
 from .base import Pass, PassResult
@@ -94,6 +94,9 @@ class SlimGraphPass(Pass):
             except ModelLoadError as error:
                 # onnxslim's own bug (e.g. on quantized graphs), not the model's: keep what there is.
                 note = f"onnxslim's result left out: {error}"
+                break
+            except Exception as error:  # onnxslim raises whatever its folding meets (a custom op, say)
+                note = f"left out: onnxslim failed on the model ({first_line(error)})"
                 break
             found = count_nodes(candidate)
             if found >= nodes:

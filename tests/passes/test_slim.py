@@ -87,3 +87,11 @@ def test_onnxruntime_basic_leaves_what_it_cannot_shrink():
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], [value("x", [2, 4])], [value("y", [2, 4])])
     result = OnnxRuntimeBasicPass()(model)
     assert not result.modified and result.model.SerializeToString() == model.SerializeToString()
+
+
+def test_onnxruntime_basic_leaves_a_model_it_cannot_load():
+    model = make_model([helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")], [value("x", [2, 4])],
+                       [value("y", [2, 4])], check=False)
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    result = OnnxRuntimeBasicPass()(model)
+    assert not result.modified and result.note is not None and "cannot load" in result.note
