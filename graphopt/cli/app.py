@@ -24,7 +24,7 @@ from ..api import optimize as optimize_model
 from ..backends import BACKENDS, Backend, get_backend
 from ..backends.tensorrt import TensorRTBackend, TensorRTOptions
 from ..deploy import deploy
-from ..errors import GraphoptError, ShapeSpecError
+from ..errors import GraphoptError, RuntimeRunError, ShapeSpecError
 from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
 from ..native_output import capture_native_output
@@ -80,13 +80,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @contextlib.contextmanager
 def _naming_the_model(model_path: Path) -> Iterator[None]:
-    """Prefixes shape errors with the model file, so every message names the file it is about."""
+    """Prefixes shape and runtime errors with the model file, so every message names the file it is about."""
     try:
         yield
-    except ShapeSpecError as error:
+    except (ShapeSpecError, RuntimeRunError) as error:
         if str(error).startswith(str(model_path)):
             raise
-        raise ShapeSpecError(f"{model_path}: {error}") from None
+        raise type(error)(f"{model_path}: {error}") from None
 
 
 def _split_names(values: tuple[str, ...]) -> list[str]:
