@@ -81,8 +81,8 @@ class RemoveRedundantNodesPass(Pass):
     - ``unused_inputs``: graph inputs nothing reads (when
       ``remove_unused_inputs``). An initializer that is also listed as a graph
       input is an input: it is removed only then, and counts under both keys.
-    - ``stale_value_info``: ``value_info`` entries of values no node produces
-      any more, of graph inputs, outputs or initializers, and repeated names.
+    - ``stale_value_info``: ``value_info`` entries of values the graph no
+      longer has, of graph inputs or outputs, and repeated names.
 
     Bypassing a node makes the readers of its output read its data input. When
     the output is a graph output it must keep its name, so the data input is
@@ -402,16 +402,16 @@ def _drop_stale_value_info(graph: onnx.GraphProto) -> int:
     """Drops value_info no node output needs; returns how many entries went.
 
     Stale are entries of values the main graph no longer has (full_check
-    rejects some), of graph inputs, outputs and initializers (declared
-    elsewhere already), and repeats of a name (tools that rewrite graphs
-    leave them).
+    rejects some), of graph inputs and outputs (declared there already), and
+    repeats of a name (tools that rewrite graphs leave them). An entry for
+    an initializer stays: onnx-ir writes those.
     """
-    produced = {out for node in graph.node for out in node.output if out}
-    declared = {v.name for v in graph.input} | {v.name for v in graph.output} | {t.name for t in graph.initializer}
+    kept = {out for node in graph.node for out in node.output if out} | {t.name for t in graph.initializer}
+    declared = {v.name for v in graph.input} | {v.name for v in graph.output}
     seen: set[str] = set()
     stale = []
     for index, value in enumerate(graph.value_info):
-        if value.name not in produced or value.name in declared or value.name in seen:
+        if value.name not in kept or value.name in declared or value.name in seen:
             stale.append(index)
         seen.add(value.name)
     for index in reversed(stale):
