@@ -40,6 +40,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_peers.py [MODEL ...] [--input-shape NAME:DxD...] [--frames 20]
         [--no-detector] [--json build/bench_peers.json]
+    .venv/bin/python benchmarks/bench_peers.py --set [--only yolov8n] [--frames 20]
+        # the model set of benchmarks/models.toml: docs/results/<machine>/peers.json and peers.md
 """
 
 from __future__ import annotations
@@ -285,9 +287,17 @@ def main() -> None:
     parser.add_argument("--settle-ms", type=float, default=150.0, help="pause before each timed call")
     parser.add_argument("--json", type=Path, help="also write the results here")
     add_results_dir_option(parser)
+    parser.add_argument("--set", action="store_true",
+                        help="the model set of benchmarks/models.toml instead (writes --json, default "
+                        "docs/results/<machine>/peers.json, and peers.md beside it)")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="with --set: only this model of the set (repeatable)")
     args = parser.parse_args()
     if args.frames < 20:
         parser.error("--frames must be at least 20 (the median is over frames)")
+    if args.set:
+        run_set(args)
+        return
     if args.no_detector and not args.models:
         parser.error("--no-detector leaves nothing to compare: give a model")
     try:
@@ -307,6 +317,32 @@ def main() -> None:
         write_json_atomically(args.json, result)
     publish_printed(args.results_dir, "bench_peers", "Against the tools users would pick instead", result, text,
                     about=__doc__.split("Usage::")[0])
+
+
+def run_set(args: argparse.Namespace) -> None:
+    """``--set``: every model of the set; the JSON results and the Markdown page the docs link."""
+    from peer_set import bench_set, machine_slug, render_markdown
+
+    machine = machine_description()
+    result = {
+        "machine": machine,
+        "versions": {p: version(p) for p in ("graphopt", "onnxruntime", "onnxsim", "onnxslim", "polygraphy")},
+        "set": bench_set(calls=args.frames, warmup=args.warmup, only=args.only),
+    }
+    docs = Path(__file__).resolve().parents[1] / "docs" / "results"
+    target = args.json or docs / machine_slug(machine) / "peers.json"
+    write_json_atomically(target, result)
+    page = target.with_suffix(".md")
+    tmp = page.with_name(f".{page.name}.tmp")
+    tmp.write_text(render_markdown(result), encoding="utf-8")
+    tmp.replace(page)
+    for section in result["set"]:
+        v = section["variants"]
+        peers = ", ".join(f"{n} {v[n]['nodes']}" for n in v if n not in ("original", "graphopt"))
+        print(f"{section['model']}: original {v['original']['nodes']}, graphopt {v['graphopt']['nodes']} nodes "
+              f"(max err {v['graphopt']['max_abs_error']:.2g}); {peers}; vs fastest peer "
+              f"{section['fastest_peer']}: {section['graphopt_vs_fastest_peer']['verdict']}")
+    print(f"wrote {target} and {page}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import onnx
 
 from .errors import GraphoptError
+from .instrument import PassInstrumentation
 from .model_io import load_model
 from .options import OptimizeOptions, VerifyOptions
 from .passes import DEFAULT_PASSES, FP16_PASSES, Pass, build_passes, with_fp16, with_ground_plane
@@ -38,6 +39,7 @@ def optimize(
     ground_plane: bool = False,
     ground_plane_margin: int | None = None,
     latency_repeats: int = 0,
+    instruments: Sequence[PassInstrumentation] = (),
 ) -> tuple[onnx.ModelProto, Report]:
     """Runs a pass pipeline on a model and returns the optimized model and its report.
 
@@ -69,6 +71,8 @@ def optimize(
             side of a band; ``None`` for its default.
         latency_repeats: passes that change the work per frame time the graph
             before and after them with this many runs (0 not to).
+        instruments: extra :class:`~graphopt.instrument.PassInstrumentation`
+            hooks around every pass (the CLI's progress lines, say).
 
     Raises:
         GraphoptError: bad model, unknown pass, shapes that contradict the
@@ -98,7 +102,7 @@ def optimize(
         latency_repeats=latency_repeats,
     )
     pass_objects, optional = plan_passes(passes, options, skip=skip, fp16=fp16, ground_plane=ground_plane)
-    optimized, report = Pipeline(pass_objects, options=options, optional=optional).run(model)
+    optimized, report = Pipeline(pass_objects, options=options, optional=optional, instruments=instruments).run(model)
     report.source = source
     return optimized, report
 

@@ -28,6 +28,7 @@ __all__ = [
     "concrete_input_shapes",
     "constant_value",
     "consumers",
+    "count_nodes",
     "dead_node_indices",
     "declared_dims",
     "format_dims",
@@ -155,7 +156,8 @@ def declared_dims(value: onnx.ValueInfoProto) -> list[int | str | None] | None:
     dims: list[int | str | None] = []
     for dim in tensor_type.shape.dim:
         if dim.HasField("dim_value"):
-            dims.append(dim.dim_value)
+            # Some exporters (paddle2onnx) write a dynamic dimension as dim_value -1.
+            dims.append(dim.dim_value if dim.dim_value >= 0 else None)
         else:
             dims.append(dim.dim_param or None)
     return dims
@@ -311,3 +313,15 @@ def takes_a_frame(model: onnx.ModelProto) -> bool:
         return False
     dims = declared_dims(inputs[0])
     return dims is not None and len(dims) == 3 and dims[2] == 3
+
+
+def count_nodes(model: onnx.ModelProto) -> int:
+    """Nodes of the model: the main graph's, every If/Loop/Scan body's (nested too) and every function's."""
+
+    def in_graph(graph: onnx.GraphProto) -> int:
+        return sum(1 + sum(in_graph(sub) for sub in _subgraphs(node)) for node in graph.node)
+
+    total = in_graph(model.graph)
+    for function in model.functions:
+        total += sum(1 + sum(in_graph(sub) for sub in _subgraphs(node)) for node in function.node)
+    return total

@@ -21,6 +21,7 @@ from rich.table import Table
 from . import __version__
 from .analysis import GraphStats
 from .instrument import PassRecord, record_as_dict
+from .latency import LatencyChange
 from .options import OptimizeOptions
 from .timing import LatencyStats, machine_description
 from .traffic import BoundaryTraffic, TrafficChange
@@ -42,6 +43,10 @@ class BackendResult:
     latency_before: LatencyStats | None = None
     latency_after: LatencyStats | None = None
     latency_what: str = "per call, same random inputs"
+    #: Why the latency was not measured (a dynamic input without a given shape), if so.
+    latency_skipped: str | None = None
+    #: The change from before to after judged against the timing noise (interleaved timing only).
+    latency_change: LatencyChange | None = None
     memcpy_provider: str | None = None
     memcpy_before: int | None = None
     memcpy_after: int | None = None
@@ -60,6 +65,8 @@ class BackendResult:
             "latency_before": self.latency_before.to_dict() if self.latency_before else None,
             "latency_after": self.latency_after.to_dict() if self.latency_after else None,
             "latency_what": self.latency_what,
+            "latency_change": self.latency_change.to_dict() if self.latency_change else None,
+            "latency_skipped": self.latency_skipped,
             "memcpy_provider": self.memcpy_provider,
             "memcpy_before": self.memcpy_before,
             "memcpy_after": self.memcpy_after,
@@ -161,6 +168,8 @@ class Report:
     source: str | None = None
     outputs: list[str] = field(default_factory=list)
     backend: BackendResult | None = None
+    #: What third-party C/C++ code printed while the CLI ran (captured, not shown raw), summarised.
+    native_output: list[str] = field(default_factory=list)
 
     @property
     def total_ms(self) -> float:
@@ -198,6 +207,7 @@ class Report:
             "before": self.before.to_dict() if self.before else None,
             "after": self.after.to_dict() if self.after else None,
             "backend": self.backend.to_dict() if self.backend else None,
+            "native_output": list(self.native_output),
         }
         return _finite(data)
 
@@ -247,6 +257,7 @@ class Report:
             if r.status != "rolled_back" and r.param_bytes_before is not None and sizes[0] != sizes[1]:
                 lines.append(f"{r.name}: parameters {sizes[0]} → {sizes[1]}")
             lines.extend(_detail_lines(r))
+        lines.extend(f"third-party output (captured): {line}" for line in self.native_output)
         if self.backend:
             b = self.backend
             built_with = ", ".join(part for part in (b.runtime_version, *b.providers) if part) or "nothing built here"
@@ -255,11 +266,14 @@ class Report:
             lines.append(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}")
             if b.latency_before and b.latency_after:
                 ratio = b.latency_before.median_ms / b.latency_after.median_ms
+                verdict = b.latency_change.verdict if b.latency_change else f"{ratio:.2f}× faster"
                 lines.append(
                     f"latency {b.latency_what} (median / p90 over {b.latency_after.repeats} runs): "
                     f"{b.latency_before.median_ms:.2f} / {b.latency_before.p90_ms:.2f} ms → "
-                    f"{b.latency_after.median_ms:.2f} / {b.latency_after.p90_ms:.2f} ms ({ratio:.2f}× faster)"
+                    f"{b.latency_after.median_ms:.2f} / {b.latency_after.p90_ms:.2f} ms ({verdict})"
                 )
+            elif b.latency_skipped:
+                lines.append(f"latency: not measured: {b.latency_skipped}")
             lines.extend(f"backend: {note}" for note in b.notes)
             if b.layers:
                 lines.extend(_layer_lines(b.layers))

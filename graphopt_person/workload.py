@@ -221,6 +221,19 @@ def evaluate_on_test_set(
     summary = None
     if probe is not None:
         summary = MarginSummary(np.concatenate(margins) if margins else np.zeros((0,), dtype=np.float32))
+    return EvaluationResult(
+        curve=curve,
+        detections=tuple(detections),
+        ground_truth=tuple(ground_truth),
+        seeds=tuple(seeds),
+        frame_seconds=tuple(seconds),
+        margins=summary,
+        extra=_operating_point(spec, curve, audited, fast_differs),
+    )
+
+
+def _operating_point(spec: DetectorSpec, curve: MissRateCurve, audited: int, fast_differs: int) -> dict[str, Any]:
+    """The evaluation's extra data: the point at the configured threshold, and how the IoU suppression ran."""
     extra: dict[str, Any] = {
         "at_score_threshold": {"configured": spec.score_threshold, **curve.point_at_threshold(spec.score_threshold)},
     }
@@ -232,15 +245,7 @@ def evaluate_on_test_set(
             "frames": audited,
             "fast_nms_differs_frames": fast_differs,
         }
-    return EvaluationResult(
-        curve=curve,
-        detections=tuple(detections),
-        ground_truth=tuple(ground_truth),
-        seeds=tuple(seeds),
-        frame_seconds=tuple(seconds),
-        margins=summary,
-        extra=extra,
-    )
+    return extra
 
 
 def format_evaluation(result: EvaluationResult, *, name: str = "detector") -> Sequence[str]:

@@ -25,16 +25,19 @@ from ..api import optimize as optimize_model
 from ..backends import BACKENDS, Backend, get_backend
 from ..backends.tensorrt import TensorRTBackend, TensorRTOptions
 from ..deploy import deploy
-from ..errors import GraphoptError, ShapeSpecError
+from ..errors import GraphoptError, RuntimeRunError, ShapeSpecError
 from ..graph import infer_tensor_info
 from ..model_io import OutputStage, external_data_files, load_model
+from ..native_output import capture_native_output
 from ..options import VerifyOptions
 from ..passes import DEFAULT_PASSES, PASSES, select_passes, with_fp16, with_ground_plane
-from ..passes.static_shapes import parse_input_shape
+from ..shapes import dynamic_inputs_without_shape, parse_input_shapes, resolve_input_shapes
 from ..verify import check_input_names, check_input_sizes, concrete_input_shapes, graph_inputs
 from ..workloads import load_config
 from .ablate import ablate
 from .detect import detect, evaluate
+from .feedback import Feedback
+from .outputs import OutputPlan, plan_outputs
 from .profile import profile_ops
 
 __all__ = ["cli", "main"]
@@ -109,13 +112,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @contextlib.contextmanager
 def _naming_the_model(model_path: Path) -> Iterator[None]:
-    """Prefixes shape errors with the model file, so every message names the file it is about."""
+    """Prefixes shape and runtime errors with the model file, so every message names the file it is about."""
     try:
         yield
-    except ShapeSpecError as error:
+    except (ShapeSpecError, RuntimeRunError) as error:
         if str(error).startswith(str(model_path)):
             raise
-        raise ShapeSpecError(f"{model_path}: {error}") from None
+        raise type(error)(f"{model_path}: {error}") from None
 
 
 def _split_names(values: tuple[str, ...]) -> list[str]:
@@ -124,13 +127,18 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True, path_type=Path))
-@click.option("-o", "--output-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the optimized model and the reports (created if missing).")
+@click.argument("output_arg", metavar="[OUTPUT]", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "--output-dir", "output_dir", type=click.Path(path_type=Path),
+              help="OUT.onnx: the optimized model, with OUT.report.json and OUT.report.md beside it; "
+              "or a directory (any path not ending in .onnx) for MODEL's name .onnx and report.json/md.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-v", "--verbose", count=True, help="Show progress of every step, and info logs (-vv: debug).")
 @click.option("--passes", "passes", multiple=True, metavar="NAMES",
               help=f"Passes to run, in order, comma-separated (default: {','.join(DEFAULT_PASSES)}).")
 @click.option("--skip", multiple=True, metavar="NAMES", help="Passes to leave out, comma-separated.")
-@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:DxDx...",
-              help="Concrete shape of a graph input, e.g. input:1x3x480x640 (repeatable).")
+@click.option("--input-shape", "--input-shapes", "input_shapes", multiple=True, metavar="[NAME:]DIMS",
+              help="Concrete shape of a graph input: input:1x3x480x640, input:1,3,480,640 or input:[1,3,480,640]; "
+              "NAME: may be left out for a model with one input (repeatable). Inputs without one stay dynamic.")
 @click.option("--verify/--no-verify", default=False,
               help="Check every pass numerically against onnxruntime; roll back one that breaks tolerance.")
 @click.option("--rtol", default=VerifyOptions.rtol, show_default=True, help="Relative tolerance of --verify.")
@@ -170,7 +178,10 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
               help="Score-map rows added on each side of every scale's band (default 3).")
 def optimize(
     model_path: Path,
-    output_dir: Path,
+    output_arg: Path | None,
+    output_dir: Path | None,
+    quiet: bool,
+    verbose: int,
     passes: tuple[str, ...],
     skip: tuple[str, ...],
     input_shapes: tuple[str, ...],
@@ -194,11 +205,14 @@ def optimize(
     trt_timing_cache: Path | None,
     trt_version: str | None,
 ) -> None:
-    """Optimize MODEL and write it, with a per-pass report, into OUTDIR."""
+    """Optimize MODEL and write it, with a per-pass report, to OUTPUT (a file.onnx or a directory)."""
     if ground_plane and config_path is None:
         raise click.UsageError("--ground-plane needs --config: the detector and its calibrated camera")
+    feedback = Feedback.configure(quiet=quiet, verbose=verbose)
     with _naming_the_model(model_path):
-        shapes = dict(parse_input_shape(text) for text in input_shapes)
+        plan = plan_outputs(model_path, output_dir, output_arg)
+        for text in input_shapes:
+            parse_input_shapes(text)  # the syntax is checked before any work
         config = None if config_path is None else load_config(config_path)
         # Names are checked before any work, so that a typo costs nothing.
         chosen = _split_names(passes) or None
@@ -206,65 +220,84 @@ def optimize(
             chosen = [name for name in with_ground_plane(chosen) if isinstance(name, str)]
         if fp16:
             chosen = [name for name in with_fp16(chosen) if isinstance(name, str)]
-        select_passes(chosen, skip=_split_names(skip))
+        pass_list = select_passes(chosen, skip=_split_names(skip))
         # TensorRT is looked for only after the passes: where it is missing, the optimized ONNX is still written.
         target: Backend = TensorRTBackend(options=TensorRTOptions(
             workspace_mb=trt_workspace_mb, optimization_level=trt_opt_level, timing_cache=trt_timing_cache,
             target_version=trt_version,
         )) if backend == TensorRTBackend.name else get_backend(backend)
 
-        name = model_path.name[: -len(".onnx")] if model_path.name.endswith(".onnx") else model_path.name
+        feedback.step(f"loading {model_path}")
         model = load_model(model_path)
+        shapes = resolve_input_shapes(model, input_shapes)
         protected = {model_path.resolve(), *external_data_files(model, model_path.parent)}
-        for out in [output_dir / f"{name}.onnx", output_dir / "report.json", output_dir / "report.md", report_json]:
+        for out in [*plan.paths([f"{plan.name}.onnx"]), report_json]:
             if out is not None and out.resolve() in protected:
                 raise GraphoptError(f"refusing to write {out} over the input model; choose another output path")
         given = dict(shapes)  # the workload's own shapes are filled in by optimize_model, and not pinned
         if config is not None and not shapes:
             shapes = config.network_input_shapes(model)
         check_input_names(model, shapes)
-        if verify or benchmark:
+        dynamic = dynamic_inputs_without_shape(model, shapes)
+        if verify and dynamic:
+            raise ShapeSpecError(f"--verify needs concrete input shapes, and input '{dynamic[0]}' is dynamic; "
+                                 f"give it one with --input-shape {dynamic[0]}:DIMS")
+        timed = benchmark and not dynamic
+        if verify or timed:
             check_input_sizes(concrete_input_shapes(model, shapes), str(model_path))  # before any work
 
-        optimized, report = optimize_model(
-            model,
-            _split_names(passes) or None,
-            skip=_split_names(skip),
-            fp16=fp16,
-            ground_plane=ground_plane,
-            input_shapes=given,
-            verify=VerifyOptions(rtol=rtol, atol=atol) if verify else False,
-            keep_going=keep_going,
-            detector=config,
-            keep_fp32=_split_names(keep_fp32),
-            keep_fp32_ops=_split_names(keep_fp32_ops),
-            ground_plane_margin=ground_plane_margin,
-            latency_repeats=repeats if benchmark else 0,
-        )
-        report.source = str(model_path)
-        # A backend that is missing or refuses the graph does not cost the optimization:
-        # the optimized ONNX and the report are written, then the run ends with why.
-        deployment = deploy(model, optimized, target, name=name, config=config, input_shapes=shapes,
-                            benchmark=benchmark, warmup=warmup, repeats=repeats)
+        with capture_native_output() as native:
+            optimized, report = optimize_model(
+                model,
+                _split_names(passes) or None,
+                skip=_split_names(skip),
+                fp16=fp16,
+                ground_plane=ground_plane,
+                input_shapes=given,
+                verify=VerifyOptions(rtol=rtol, atol=atol) if verify else False,
+                keep_going=keep_going,
+                detector=config,
+                keep_fp32=_split_names(keep_fp32),
+                keep_fp32_ops=_split_names(keep_fp32_ops),
+                ground_plane_margin=ground_plane_margin,
+                latency_repeats=repeats if benchmark else 0,
+                instruments=[feedback.instrument(len(pass_list))],
+            )
+            report.source = str(model_path)
+            # A backend that is missing or refuses the graph does not cost the optimization:
+            # the optimized ONNX and the report are written, then the run ends with why.
+            if timed:
+                feedback.step(f"timing the input and the output, interleaved ({warmup} + {repeats} runs each)")
+            deployment = deploy(model, optimized, target, name=plan.name, config=config, input_shapes=shapes,
+                                benchmark=timed, warmup=warmup, repeats=repeats)
+        report.native_output = native.summary()
         artifact, report.backend = deployment.artifact, deployment.result
-        report.backend.artifact = str(output_dir / artifact.file_name)
-        report.outputs = [str(output_dir / n) for n in (*artifact.files(), "report.json", "report.md")]
-
-        with OutputStage(output_dir) as stage:
-            artifact.write(stage)
-            stage.write_text("report.json", report.to_json())
-            stage.write_text("report.md", report.to_markdown())
-            if report_json is not None:
-                with OutputStage(report_json.parent) as extra:
-                    extra.write_text(report_json.name, report.to_json())
-                    stage.commit()
-                    extra.commit()
-            else:
-                stage.commit()
-        report.render()
-        click.echo(f"wrote {', '.join(report.outputs)}" + (f", {report_json}" if report_json else ""))
+        if benchmark and dynamic:
+            report.backend.latency_skipped = (f"input '{dynamic[0]}' is dynamic and no --input-shape was given "
+                                              "for it, so there is no shape to time it at")
+        _write_outputs(plan, artifact, report, report_json)
+        if not feedback.quiet:
+            report.render()
+            click.echo(f"wrote {', '.join(report.outputs)}" + (f", {report_json}" if report_json else ""))
         if deployment.error is not None:
             raise deployment.error
+
+
+def _write_outputs(plan: OutputPlan, artifact: Any, report: Any, report_json: Path | None) -> None:
+    """The artifact and both reports, staged and moved in together (nothing half-written is left)."""
+    report.backend.artifact = str(plan.directory / artifact.file_name)
+    report.outputs = [str(p) for p in plan.paths(artifact.files())]
+    with OutputStage(plan.directory) as stage:
+        artifact.write(stage)
+        stage.write_text(plan.report_json, report.to_json())
+        stage.write_text(plan.report_md, report.to_markdown())
+        if report_json is not None:
+            with OutputStage(report_json.parent) as extra:
+                extra.write_text(report_json.name, report.to_json())
+                stage.commit()
+                extra.commit()
+        else:
+            stage.commit()
 
 
 @cli.command("passes")
@@ -302,14 +335,17 @@ def _shape_text(shape: tuple[Any, ...] | None) -> str:
 
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True, path_type=Path))
-@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME:DxDx...",
-              help="Count FLOPs at this concrete shape of a dynamic input (repeatable).")
+@click.option("--input-shape", "--input-shapes", "input_shapes", multiple=True, metavar="[NAME:]DIMS",
+              help="Count FLOPs at this concrete shape of a dynamic input, in any form optimize takes (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> None:
     """Show MODEL's inputs, outputs, op histogram, FLOPs and parameters."""
-    shapes = dict(parse_input_shape(text) for text in input_shapes)
+    for text in input_shapes:
+        parse_input_shapes(text)
     model = load_model(model_path)
+    shapes = resolve_input_shapes(model, input_shapes)
     check_input_names(model, shapes)
+    dynamic = dynamic_inputs_without_shape(model, shapes)
     infos = infer_tensor_info(model)
     stats = graph_stats(model, shapes)
 
@@ -333,6 +369,10 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
         "outputs": describe(list(model.graph.output)),
         **stats.to_dict(),
     }
+    if dynamic:
+        # FLOPs of nodes on dynamic dimensions cannot be counted; a partial sum would read as the whole.
+        data["flops"] = None
+        data["flops_unknown_for"] = dynamic
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -342,13 +382,15 @@ def inspect(model_path: Path, input_shapes: tuple[str, ...], as_json: bool) -> N
         for v in data[kind]:
             shape = _shape_text(tuple(v["shape"]) if v["shape"] is not None else None)
             click.echo(f"  {v['name']}: {v['type']} {shape}")
-    click.echo(f"nodes: {stats.nodes}   parameters: {stats.param_bytes} bytes   FLOPs: {stats.flops.total}")
-    if stats.flops.uncounted:
+    flops = (f"unknown: input {', '.join(repr(n) for n in dynamic)} has dynamic dimensions "
+             "(give --input-shape to count them)") if dynamic else str(stats.flops.total)
+    click.echo(f"nodes: {stats.nodes}   parameters: {stats.param_bytes} bytes   FLOPs: {flops}")
+    if stats.flops.uncounted and not dynamic:
         click.echo(f"FLOPs not counted for: {', '.join(f'{op}×{n}' for op, n in stats.flops.uncounted.items())}")
     click.echo("ops:")
     for op, count in sorted(stats.op_histogram.items(), key=lambda kv: (-kv[1], kv[0])):
-        flops = stats.flops.by_op.get(op)
-        click.echo(f"  {op:<24}{count:>6}" + (f"   {flops} FLOPs" if flops else ""))
+        op_flops = None if dynamic else stats.flops.by_op.get(op)
+        click.echo(f"  {op:<24}{count:>6}" + (f"   {op_flops} FLOPs" if op_flops else ""))
 
 
 cli.add_command(ablate)

@@ -8,11 +8,44 @@ together, the Markdown printed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 __all__ = ["profile_ops"]
+
+
+def _profile_model(model_path: Path, config_path: Path | None, shapes: dict[str, tuple[int, ...]], *, runs: int,
+                   warmup: int, say: Callable[[str], None]) -> list[Any]:
+    """MODEL's float32 and float16 graphs, both with the log-odds NMS head, profiled by operator type."""
+    from .. import optimize
+    from ..graph import concrete_input_shapes
+    from ..model_io import load_model
+    from ..passes import ConvertToFp16Pass, with_fp16
+    from ..profile import profile_graph
+    from ..verify import random_inputs
+    from ..workloads import load_config
+
+    model = load_model(model_path)
+    # The float32 graph gets the float16 pipeline's NMS head too (nms_on_logits), so that the two
+    # differ by the precision alone.
+    float32_passes = [name for name in with_fp16(None) if name != ConvertToFp16Pass.name]
+    detector = None if config_path is None else load_config(config_path)
+    variants = {
+        "float32": optimize(model, float32_passes, config=detector, input_shapes=shapes)[0],
+        "float16": optimize(model, config=detector, input_shapes=shapes, fp16=True)[0],
+    }
+    if detector is not None:
+        feeds = detector.frames("test", 1)[0]
+    else:
+        feeds = random_inputs(variants["float32"], concrete_input_shapes(variants["float32"], {}))
+    graphs = []
+    for label, graph in variants.items():
+        say(f"profiling {model_path.name} in {label}, {runs} runs")
+        graphs.append(profile_graph(graph, feeds, label=f"{model_path.name}, {label}", runs=runs, warmup=warmup))
+    return graphs
 
 
 @click.command("profile-ops")
@@ -44,41 +77,16 @@ def profile_ops(
     results_dir: Path | None,
 ) -> None:
     """Time the op families in float32 and float16 on every runtime here, and MODEL by operator type."""
-    from .. import optimize
-    from ..graph import concrete_input_shapes
-    from ..model_io import OutputStage, load_model
-    from ..passes import ConvertToFp16Pass, with_fp16
+    from ..model_io import OutputStage
     from ..passes.static_shapes import parse_input_shape
-    from ..profile import profile_graph, profile_op_families, to_json, to_markdown
-    from ..verify import random_inputs
+    from ..profile import profile_op_families, to_json, to_markdown
 
     if no_microbenchmarks and model_path is None:
         raise click.UsageError("--no-microbenchmarks leaves nothing to profile: give a MODEL")
     shapes = dict(parse_input_shape(text) for text in input_shapes)
     say = lambda line: click.echo(f"profile-ops: {line}", err=True)  # noqa: E731
-    graphs = []
-    if model_path is not None:
-        model = load_model(model_path)
-        # The float32 graph gets the float16 pipeline's NMS head too (nms_on_logits), so that the two
-        # differ by the precision alone.
-        float32_passes = [name for name in with_fp16(None) if name != ConvertToFp16Pass.name]
-        detector = None
-        if config_path is not None:
-            from ..workloads import load_config
-
-            detector = load_config(config_path)
-        variants = {
-            "float32": optimize(model, float32_passes, config=detector, input_shapes=shapes)[0],
-            "float16": optimize(model, config=detector, input_shapes=shapes, fp16=True)[0],
-        }
-        if detector is not None:
-            feeds = detector.frames("test", 1)[0]
-        else:
-            feeds = random_inputs(variants["float32"], concrete_input_shapes(variants["float32"], {}))
-        for label, graph in variants.items():
-            say(f"profiling {model_path.name} in {label}, {runs} runs")
-            graphs.append(profile_graph(graph, feeds, label=f"{model_path.name}, {label}", runs=runs,
-                                        warmup=warmup))
+    graphs = [] if model_path is None else _profile_model(model_path, config_path, shapes, runs=runs, warmup=warmup,
+                                                          say=say)
     results = [] if no_microbenchmarks else profile_op_families(repeats=repeats, warmup=warmup, progress=say)
     with OutputStage(output_dir) as stage:
         stage.write_text("profile.json", to_json(results, graphs))

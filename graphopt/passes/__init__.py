@@ -17,11 +17,14 @@ from ..errors import UnknownPassError
 from ..options import OptimizeOptions
 from .base import FunctionPass, Pass, PassResult
 from .batch_norm import FoldBatchNormPass
+from .conv_affine import FoldConvAffinePass
 from .cse import MergeCommonSubexpressionsPass
 from .fp16 import ConvertToFp16Pass
 from .host_stages import FuseHostStagesPass
 from .nms_logits import NmsOnLogitsPass
+from .ort_basic import OnnxRuntimeBasicPass
 from .redundancy import RemoveRedundantNodesPass
+from .slim import SlimGraphPass
 from .static_shapes import PinStaticShapesPass
 from .transposes import PushTransposesPass
 
@@ -32,15 +35,18 @@ __all__ = [
     "PASSES",
     "ConvertToFp16Pass",
     "FoldBatchNormPass",
+    "FoldConvAffinePass",
     "FunctionPass",
     "FuseHostStagesPass",
     "MergeCommonSubexpressionsPass",
     "NmsOnLogitsPass",
+    "OnnxRuntimeBasicPass",
     "Pass",
     "PassResult",
     "PinStaticShapesPass",
     "PushTransposesPass",
     "RemoveRedundantNodesPass",
+    "SlimGraphPass",
     "build_passes",
     "get_pass_class",
     "registered_passes",
@@ -58,6 +64,9 @@ PASSES: dict[str, type[Pass]] = {
         MergeCommonSubexpressionsPass,
         FuseHostStagesPass,
         PinStaticShapesPass,
+        SlimGraphPass,
+        OnnxRuntimeBasicPass,
+        FoldConvAffinePass,
         NmsOnLogitsPass,
         ConvertToFp16Pass,
     )
@@ -72,6 +81,12 @@ DEFAULT_PASSES: tuple[str, ...] = (
     # host-stage fusion (with a detector description), then exact shapes everywhere
     "fuse_host_stages",
     "pin_static_shapes",
+    # the well-kept libraries' eliminations and fusions (standard operators only),
+    # then graphopt's clean-up once more for what they leave (dead nodes, stale value_info)
+    "slim",
+    "onnxruntime_basic",
+    "fold_conv_affine",
+    "remove_redundant_nodes",
 )
 
 #: What ``--fp16`` appends to the pipeline: the NMS moves to log-odds first, so

@@ -52,6 +52,7 @@ STAT_KEYS = (
     "dead_nodes",
     "unused_initializers",
     "unused_inputs",
+    "stale_value_info",
 )
 
 _ONNX_DOMAINS = ("", "ai.onnx")
@@ -84,6 +85,8 @@ class RemoveRedundantNodesPass(Pass):
     - ``unused_inputs``: graph inputs nothing reads (when
       ``remove_unused_inputs``). An initializer that is also listed as a graph
       input is an input: it is removed only then, and counts under both keys.
+    - ``stale_value_info``: ``value_info`` entries of values the graph no
+      longer has, of graph inputs or outputs, and repeated names.
 
     Bypassing a node makes the readers of its output read its data input. When
     the output is a graph output it must keep its name, so the data input is
@@ -116,9 +119,8 @@ class RemoveRedundantNodesPass(Pass):
             _remove_unused(model.graph, stats, remove_inputs=self.remove_unused_inputs)
             if sum(stats.values()) == before:
                 break
+        stats["stale_value_info"] = drop_stale_value_info(model.graph)
         modified = any(stats.values())
-        if modified:
-            drop_stale_value_info(model.graph)
         logger.debug("%s: %s", self.name, stats)
         return PassResult(model, modified, stats)
 

@@ -11,10 +11,22 @@ import onnx
 __all__ = ["drop_stale_value_info"]
 
 
-def drop_stale_value_info(graph: onnx.GraphProto) -> None:
-    """Drops value_info of values the main graph no longer has (full_check rejects some)."""
-    alive = {v.name for v in graph.input} | {t.name for t in graph.initializer}
-    alive |= {out for node in graph.node for out in node.output}
-    for index in reversed(range(len(graph.value_info))):
-        if graph.value_info[index].name not in alive:
-            del graph.value_info[index]
+def drop_stale_value_info(graph: onnx.GraphProto) -> int:
+    """Drops value_info no node output needs; returns how many entries went.
+
+    Stale are entries of values the main graph no longer has (full_check
+    rejects some), of graph inputs and outputs (declared there already), and
+    repeats of a name (tools that rewrite graphs leave them). An entry for
+    an initializer stays: onnx-ir writes those.
+    """
+    kept = {out for node in graph.node for out in node.output if out} | {t.name for t in graph.initializer}
+    declared = {v.name for v in graph.input} | {v.name for v in graph.output}
+    seen: set[str] = set()
+    stale = []
+    for index, value in enumerate(graph.value_info):
+        if value.name not in kept or value.name in declared or value.name in seen:
+            stale.append(index)
+        seen.add(value.name)
+    for index in reversed(stale):
+        del graph.value_info[index]
+    return len(stale)

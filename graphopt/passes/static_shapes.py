@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
 
 import onnx
@@ -29,33 +28,13 @@ from ..graph import (
     set_dims,
 )
 from ..options import OptimizeOptions
+from ..shapes import dynamic_inputs_without_shape, parse_input_shape
 from ._onnxsim import quiet_simplify
 from .base import Pass, PassResult
 
 __all__ = ["PinStaticShapesPass", "parse_input_shape"]
 
 logger = logging.getLogger(__name__)
-
-_DIMS = re.compile(r"[0-9]+(x[0-9]+)*")
-
-
-def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
-    """Parses a CLI shape such as ``input:1x3x480x640`` into ``("input", (1, 3, 480, 640))``.
-
-    Input names may themselves contain ``:`` (``images:0:1x3x640x640``): the
-    dimensions follow the last one.
-
-    Raises:
-        ShapeSpecError: the text is not ``NAME:DxDx...`` with positive integer dimensions.
-    """
-    name, sep, dims = text.strip().rpartition(":")
-    if not sep or not name:
-        raise ShapeSpecError(f"--input-shape '{text}': expected NAME:DIMS, for example input:1x3x480x640")
-    shape = tuple(int(d) for d in dims.split("x")) if _DIMS.fullmatch(dims) else ()
-    if not shape or 0 in shape:
-        raise ShapeSpecError(f"--input-shape '{text}': dimensions must be positive integers separated by 'x'")
-    return name, shape
-
 
 def _describe(shapes: Mapping[str, Sequence[int]]) -> str:
     listed = ", ".join(f"{name}:{format_dims(dims)}" for name, dims in shapes.items())
@@ -84,17 +63,26 @@ class PinStaticShapesPass(Pass):
     Rules applied:
 
     * each given shape is checked against the graph: the rank must match and
-      fixed dimensions must agree; every input left with a dynamic dimension
-      must be given a shape; a shape for a name that is not (or no longer) an
-      input is left out (the pipeline checks the names before its first pass);
-    * the shapes are written into ``graph.input``; onnxsim (shape inference and
-      constant folding only, no fusions) then folds what became constant, such
-      as Shape → Gather → Concat chains feeding a Reshape;
-    * ONNX shape inference (strict, with data propagation) must then give every
-      graph output a static shape; the inferred shapes are stored as
-      ``value_info`` and on ``graph.output``;
+      fixed dimensions must agree; a shape for a name that is not (or no
+      longer) an input is left out (the pipeline checks the names before its
+      first pass);
+    * when an input with a dynamic dimension (a ``dim_param``, an unknown
+      dimension or ``dim_value: -1``) has no given shape, the pass changes
+      nothing and its note names the input: dynamic models stay dynamic;
+    * the shapes are written into ``graph.input``, exporters' stale
+      ``value_info`` and output shapes are dropped; onnxsim (shape inference
+      and constant folding only, no fusions) then folds what became
+      constant, such as Shape → Gather → Concat chains feeding a Reshape —
+      its result is taken only when onnxruntime runs it;
+    * ONNX shape inference (strict, with data propagation; lenient where only
+      strict inference fails and onnxruntime runs the model) gives the
+      shapes stored as ``value_info`` and on ``graph.output``; an output whose
+      size depends on the data keeps a dynamic shape, and the note says so;
+    * a model already static, with nothing left to fold (a pipeline's own
+      output), is left exactly as it is;
     * a shape the graph cannot take (a Reshape to a size that does not fit, a
-      Conv whose channels differ from its weight's) is a :class:`ShapeSpecError`.
+      Conv whose channels differ from its weight's, a failure of strict shape
+      inference that onnxruntime confirms) is a :class:`ShapeSpecError`.
 
     Stats: ``pinned_dims`` (input dimensions that were dynamic and are now
     fixed) and ``folded_nodes`` (nodes removed by folding).
@@ -138,7 +126,14 @@ class PinStaticShapesPass(Pass):
         # Shapes of inputs an earlier pass replaced (the network input after
         # fuse_host_stages) no longer apply; the pipeline checked the names
         # against the model it started from.
-        shapes = concrete_input_shapes(model, {k: v for k, v in self.input_shapes.items() if k in names})
+        given = {k: v for k, v in self.input_shapes.items() if k in names}
+        unpinned = dynamic_inputs_without_shape(model, given)
+        if unpinned:
+            listed = ", ".join(f"'{name}'" for name in unpinned)
+            return PassResult(model, False, {"pinned_dims": 0, "folded_nodes": 0}, note=(
+                f"skipped: input {listed} keeps its dynamic dimensions (no --input-shape given for it), "
+                "so there are no concrete shapes to pin"))
+        shapes = concrete_input_shapes(model, given)
         pinned_dims = 0
         for value in graph_inputs(model):
             if value.name not in shapes:
@@ -149,15 +144,65 @@ class PinStaticShapesPass(Pass):
                 pinned_dims += dynamic
                 set_dims(value, shapes[value.name])
 
+        # Declared value_info is rebuilt from scratch: exporters leave stale shapes
+        # in it (dimension -1, a rank that no longer holds) that mislead folding
+        # and that strict inference rejects.
+        untouched = onnx.ModelProto()
+        untouched.CopyFrom(model)
+        model.graph.ClearField("value_info")
         folded_nodes = _fold_constants(model, shapes)
+        if not pinned_dims and not folded_nodes:
+            # Static already, nothing left to fold (a pipeline's own output):
+            # the model stays exactly as it is, its value_info included.
+            return PassResult(untouched, False, {"pinned_dims": 0, "folded_nodes": 0})
         _store_inferred_shapes(model, shapes)
-        _check_fits(model, shapes)
+        dynamic_outputs = _check_fits(model, shapes)
         onnx.checker.check_model(model, full_check=True)
 
         modified = _fingerprint(model.graph) != before
         stats = {"pinned_dims": pinned_dims, "folded_nodes": folded_nodes}
         logger.debug("pinned %s: %s", _describe(shapes), stats)
-        return PassResult(model, modified, stats)
+        note = None
+        if dynamic_outputs:
+            listed = ", ".join(f"'{name}'" for name in dynamic_outputs)
+            note = f"output {listed} keeps a dynamic shape: it depends on the data, not only on the input shapes"
+        return PassResult(model, modified, stats, note=note)
+
+
+def _runs_in_onnxruntime(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> bool:
+    """Whether onnxruntime runs ``model`` once on random inputs of ``shapes``: the judge of a contradiction."""
+    from ..errors import GraphoptError
+    from ..verify import random_inputs, run_onnxruntime
+
+    try:
+        run_onnxruntime(model, random_inputs(model, dict(shapes)))
+    except GraphoptError as error:
+        logger.debug("onnxruntime cannot run the model at %s: %s", _describe(shapes), error)
+        return False
+    return True
+
+
+def _infer(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> onnx.ModelProto:
+    """Strict ONNX shape inference (with data propagation, else without), or lenient where only it fails.
+
+    ONNX's inference is stricter than onnxruntime, and data propagation has
+    gaps (paddle2onnx exports trip it on an Add whose operands it cannot
+    resolve). A model onnxruntime runs at these shapes is no contradiction:
+    it gets lenient inference.
+
+    Raises:
+        ShapeSpecError: strict inference fails and onnxruntime cannot run the model either.
+    """
+    errors: list[Exception] = []
+    for data_prop in (True, False):
+        try:
+            return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
+        except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as error:
+            errors.append(error)
+    if not _runs_in_onnxruntime(model, shapes):
+        raise _contradiction(shapes, first_line(errors[0])) from errors[0]
+    logger.debug("strict shape inference failed (%s), onnxruntime runs the model: lenient inference", errors[0])
+    return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=False)
 
 
 def _simplify(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> onnx.ModelProto:
@@ -182,10 +227,20 @@ def _fold_constants(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]
     try:
         simplified = _simplify(model, shapes)
     except Exception as error:  # onnxsim raises anything from RuntimeError to checker errors
-        raise _contradiction(shapes, first_line(error)) from error
+        # onnxsim runs ONNX's strict shape inference first; a model that
+        # onnxruntime runs at these shapes is no contradiction, only unfoldable here.
+        if not _runs_in_onnxruntime(model, shapes):
+            raise _contradiction(shapes, first_line(error)) from error
+        logger.debug("onnxsim cannot fold at %s (%s); onnxruntime runs the model", _describe(shapes), error)
+        return 0
 
     folded = len(model.graph.node) - len(simplified.graph.node)
     if folded <= 0:
+        return 0
+    if not _runs_in_onnxruntime(simplified, shapes):
+        # onnxsim's folding has broken graphs that its shape inference
+        # misreads (paddle2onnx's text recognizer); its result is then left out.
+        logger.debug("onnxsim's folded graph does not run in onnxruntime; folding left out")
         return 0
     graph, new = model.graph, simplified.graph
 
@@ -218,10 +273,12 @@ def _store_inferred_shapes(model: onnx.ModelProto, shapes: Mapping[str, tuple[in
 
     ``value_info`` is rebuilt in node order, so that a second run writes the same.
     """
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as error:
-        raise _contradiction(shapes, first_line(error)) from error
+    model.graph.ClearField("value_info")
+    declared = [onnx.TypeProto() for _ in model.graph.output]
+    for copy, value in zip(declared, model.graph.output, strict=True):
+        copy.CopyFrom(value.type)
+    _forget_output_shapes(model.graph)
+    inferred = _infer(model, shapes)
 
     graph = model.graph
     known = {v.name: v for v in inferred.graph.value_info}
@@ -230,19 +287,36 @@ def _store_inferred_shapes(model: onnx.ModelProto, shapes: Mapping[str, tuple[in
     graph.ClearField("value_info")
     graph.value_info.extend(known[name] for name in values if name in known)
 
-    for value, found in zip(graph.output, inferred.graph.output, strict=True):
-        dims = declared_dims(found)
-        if dims is not None and all(isinstance(d, int) for d in dims):
+    for value, found, old in zip(graph.output, inferred.graph.output, declared, strict=True):
+        if found.type.tensor_type.HasField("shape"):
+            value.type.CopyFrom(found.type)
+            continue
+        # Inference could not tell (a data-dependent size): the declaration stays, less its -1 dimensions.
+        value.type.CopyFrom(old)
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.HasField("dim_value") and dim.dim_value < 0:
+                dim.Clear()
+        if not value.type.tensor_type.elem_type:
             value.type.tensor_type.elem_type = found.type.tensor_type.elem_type
-            set_dims(value, dims)  # type: ignore[arg-type]
 
 
-def _check_fits(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> None:
-    """Checks what ONNX shape inference lets through: Reshape sizes, Conv channels, static outputs.
+def _forget_output_shapes(graph: onnx.GraphProto) -> None:
+    """Clears the declared shapes of the graph outputs, for inference to fill in.
+
+    Exporters declare output shapes that do not hold (paddle2onnx's dimension
+    -1, a rank that a Reshape no longer gives); with every input static,
+    inference knows better.
+    """
+    for value in graph.output:
+        if value.type.HasField("tensor_type"):
+            value.type.tensor_type.ClearField("shape")
+
+
+def _check_fits(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
+    """Checks what ONNX shape inference lets through (Reshape sizes, Conv channels); returns the dynamic outputs.
 
     Raises:
-        ShapeSpecError: naming the first node the shapes do not fit, or the first
-            output that is still dynamic.
+        ShapeSpecError: naming the first node the shapes do not fit.
     """
     graph = model.graph
     infos = infer_tensor_info(model)
@@ -283,11 +357,4 @@ def _check_fits(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]]) -
                     shapes, f"{label} takes {channels} input channels, but gets a {format_dims(data)} tensor"
                 )
 
-    for value in graph.output:
-        info = infos.get(value.name)
-        if info is None or info.static_shape is None:
-            shown = "unknown" if info is None or info.shape is None else format_dims(info.shape)
-            raise ShapeSpecError(
-                f"with {_describe(shapes)}, output '{value.name}' still has a dynamic shape ({shown}): "
-                "it depends on data, not only on the input shapes"
-            )
+    return [v.name for v in graph.output if infos.get(v.name) is None or infos[v.name].static_shape is None]

@@ -108,7 +108,7 @@ def test_bad_model_files_exit_2_with_one_line(tmp_path: Path, kind: str) -> None
         (["--skip", "nope"], "unknown pass 'nope'"),
         (["--input-shape", "image:1x3x4x4"], "not an input of the graph"),
         (["--input-shape", "input:1x4x48x64"], "input"),
-        (["--input-shape", "input:1x3x?"], "positive integers"),
+        (["--input-shape", "input:1x3x?"], "expected [NAME:]DIMS"),
     ],
     ids=["typo-pass", "unknown-skip", "unknown-input", "contradicting-shape", "bad-shape-text"],
 )
@@ -120,9 +120,14 @@ def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], expec
     assert not out.exists()
 
 
-def test_dynamic_model_without_shapes_says_what_to_give(tmp_path: Path) -> None:
-    code, _, stderr = _run("optimize", str(EXAMPLE), "-o", str(tmp_path / "out"))
-    assert code == 2 and "--input-shape input:" in stderr
+def test_dynamic_model_without_shapes_is_kept_dynamic_and_says_what_to_give(tmp_path: Path) -> None:
+    code, stdout, stderr = _run("optimize", str(EXAMPLE), "-o", str(tmp_path / "out"))
+    assert code == 0, stderr
+    assert "no --input-shape was given" in stdout and "keeps its dynamic dimensions" in stdout
+    assert (tmp_path / "out" / "model.onnx").exists()
+    # Verification needs concrete inputs: asked for, it says which shape to give.
+    code, _, stderr = _run("optimize", str(EXAMPLE), "-o", str(tmp_path / "v"), "--verify")
+    assert code == 2 and "--input-shape input:" in stderr and not (tmp_path / "v").exists()
 
 
 def test_refuses_to_overwrite_the_input(tmp_path: Path) -> None:
@@ -158,6 +163,12 @@ def test_inspect(tmp_path: Path) -> None:
     code, stdout, _ = _run("inspect", str(EXAMPLE))
     assert code == 0
     assert "input: float32 batchx3xheightxwidth" in stdout and "Conv" in stdout
+    # On dynamic dimensions FLOPs cannot be counted: it says so instead of a partial sum.
+    assert "FLOPs: unknown: input 'input' has dynamic dimensions" in stdout and "FLOPs: 0" not in stdout
+    code, stdout, _ = _run("inspect", str(EXAMPLE), "--json")
+    assert code == 0 and json.loads(stdout)["flops"] is None
+    code, stdout, _ = _run("inspect", str(EXAMPLE), "--input-shape", "1,3,48,64")
+    assert code == 0 and "FLOPs: unknown" not in stdout
     code, stdout, _ = _run("inspect", str(EXAMPLE), "--json", *SHAPE)
     assert code == 0
     data = json.loads(stdout)

@@ -175,7 +175,8 @@ def test_pipeline_does_not_roll_back_the_changed_detections(network: onnx.ModelP
     model, report = graphopt.optimize(network, detector=CONFIG, ground_plane=True, verify=True)
     (record,) = [r for r in report.passes if r.name == "ground_plane_slice"]
     assert record.status == "modified" and len(record.details) == 3
-    assert [r.name for r in report.passes][-2:] == ["ground_plane_slice", "pin_static_shapes"]
+    names = [r.name for r in report.passes]
+    assert names[names.index("ground_plane_slice") + 1] == "pin_static_shapes"
     # The target: FLOPs per frame cut by at least 60% for the shipped camera.
     assert count_flops(model).total <= 0.4 * count_flops(plain).total
     # pin_static_shapes keeps node metadata (onnxsim alone drops it); without it the slices are still recognised.

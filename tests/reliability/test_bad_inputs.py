@@ -42,6 +42,7 @@ KINDS = [
     "huge-dimension",
     "detector-config",
     "input-shape",
+    "output",
 ]
 
 _TIMEOUT_S = 60
@@ -173,6 +174,21 @@ def _shape(*shape_args: str, dims: list[int | str | None] | None = None) -> Call
     return make
 
 
+def _two_inputs(shape: str) -> Callable[[Path], list[str]]:
+    def make(tmp: Path) -> list[str]:
+        model = make_model([helper.make_node("Add", ["a", "b"], ["y"])], [value("a", ["N", 4]), value("b", ["N", 4])],
+                           [value("y", ["N", 4])], check=False)
+        return _optimize(_write(tmp / "model.onnx", model), tmp, "--input-shape", shape)
+
+    return make
+
+
+def _output_dir_named_onnx(tmp: Path) -> list[str]:
+    (tmp / "taken.onnx").mkdir()
+    (tmp / "taken.onnx" / "keep.txt").write_text("mine")
+    return ["optimize", str(_write(tmp / "model.onnx", _relu())), "-o", str(tmp / "taken.onnx"), "--no-benchmark"]
+
+
 CORPUS: list[BadInput] = [
     BadInput("missing-file", "optimize", lambda tmp: _optimize(tmp / "model.onnx", tmp)),
     BadInput("missing-file", "evaluate-config", _missing_config),
@@ -213,6 +229,30 @@ CORPUS: list[BadInput] = [
     BadInput("input-shape", "wrong-rank", _shape("input:1x3x4")),
     BadInput("input-shape", "wrong-fixed-dim", _shape("input:1x5x4x4")),
     BadInput("input-shape", "malformed", _shape("input:1xax3")),
+    # The peers' forms of the same shape, and an unnamed one for a one-input model, are accepted.
+    BadInput("input-shape", "onnxsim-form", _shape("input:1,3,4,4", dims=["N", 3, "H", "W"]), expect_ok=True),
+    BadInput("input-shape", "polygraphy-form", _shape("input:[1,3,4,4]", dims=["N", 3, "H", "W"]), expect_ok=True),
+    BadInput("input-shape", "unnamed", _shape("1x3x4x4", dims=["N", 3, "H", "W"]), expect_ok=True),
+    BadInput("input-shape", "unnamed-brackets", _shape("[1,3,4,4]", dims=["N", 3, "H", "W"]), expect_ok=True),
+    BadInput("input-shape", "trtexec-list", _shape("input:1x3x4x4,input:1x3x4x4")),
+    BadInput("input-shape", "repeated", _shape("input:1x3x4x4", "input:1x3x4x4", dims=["N", 3, "H", "W"])),
+    BadInput("input-shape", "repeated-unnamed", _shape("1x3x4x4", "input:1x3x4x4", dims=["N", 3, "H", "W"])),
+    BadInput("input-shape", "unbalanced-bracket", _shape("input:[1,3,4,4")),
+    BadInput("input-shape", "negative", _shape("input:-1x3x4x4")),
+    BadInput("input-shape", "unnamed-two-inputs", _two_inputs("1x4")),
+    # Dynamic dimensions, -1 ones included, stay dynamic without a shape; the benchmark is left out with why.
+    BadInput("input-shape", "dynamic-no-shape", lambda tmp: _optimize(
+        _write(tmp / "model.onnx", _relu(["N", 3, "H", "W"])), tmp)[:-1], expect_ok=True),
+    BadInput("input-shape", "minus-one-dim", _shape(dims=[-1, 3, 4, 4]), expect_ok=True),
+    BadInput("input-shape", "minus-one-dim-shape", _shape("input:2x3x4x4", dims=[-1, 3, 4, 4]), expect_ok=True),
+    BadInput("input-shape", "verify-dynamic", lambda tmp: _optimize(
+        _write(tmp / "model.onnx", _relu(["N", 3, 4, 4])), tmp, "--verify")),
+    BadInput("output", "onnx-path-is-a-directory", _output_dir_named_onnx),
+    BadInput("output", "two-outputs", lambda tmp: ["optimize", str(_write(tmp / "model.onnx", _relu())),
+                                                   str(tmp / "a.onnx"), "-o", str(tmp / "b.onnx")]),
+    BadInput("output", "none", lambda tmp: ["optimize", str(_write(tmp / "model.onnx", _relu()))]),
+    BadInput("output", "over-the-input", lambda tmp: ["optimize", str(_write(tmp / "model.onnx", _relu())),
+                                                      str(tmp / "model.onnx"), "--no-benchmark"]),
 ]
 
 
@@ -265,3 +305,16 @@ def test_library_refuses_random_inputs_too_large_to_allocate() -> None:
     )
     with pytest.raises(ShapeSpecError, match="too large to draw random inputs"):
         random_inputs(model, {"x": (1, 1 << 40)})
+
+
+@pytest.mark.parametrize("form", ["positional", "option"])
+def test_output_file_contract_like_the_peers(tmp_path: Path, form: str) -> None:
+    model = _write(tmp_path / "model.onnx", _relu(["N", 3, 4, 4]))
+    out = tmp_path / "sub" / "slim.onnx"
+    argv = [str(model), str(out)] if form == "positional" else [str(model), "-o", str(out)]
+    proc = subprocess.run([sys.executable, "-m", "graphopt", "optimize", *argv, "--input-shape", "1,3,4,4", "-q"],
+                          capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and proc.stderr == ""  # --quiet
+    assert sorted(p.name for p in out.parent.iterdir()) == ["slim.onnx", "slim.report.json", "slim.report.md"]
+    onnx.checker.check_model(onnx.load(out), full_check=True)
