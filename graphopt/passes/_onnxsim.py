@@ -231,15 +231,18 @@ def quiet_simplify(model: onnx.ModelProto, **kwargs: Any) -> onnx.ModelProto:
     Newer releases default to a Z3 proof of the result when z3 is installed;
     it proves nothing that matters here and may take minutes. onnxsim prints
     progress and warnings with rich; passes do not print, so it goes to the
-    debug log.
+    debug log. onnxsim gets a copy: its older releases (0.7, the last for
+    Python 3.10) drop initializers from the given model's ``graph.input`` in place.
     """
     import onnxsim
 
     if "certify" in inspect.signature(onnxsim.simplify).parameters:
         kwargs["certify"] = False
+    given = onnx.ModelProto()
+    given.CopyFrom(model)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        simplified, _ = onnxsim.simplify(model, **kwargs)
+        simplified, _ = onnxsim.simplify(given, **kwargs)
     if printed.getvalue().strip():
         logger.debug("onnxsim: %s", printed.getvalue().strip())
     return simplified
