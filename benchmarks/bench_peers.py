@@ -69,7 +69,7 @@ from graphopt.errors import GraphoptError, first_line
 from graphopt.graph import concrete_input_shapes
 from graphopt.model_io import load_model
 from graphopt.passes.static_shapes import parse_input_shape
-from graphopt.results import add_results_dir_option, printed, publish_printed
+from graphopt.results import add_results_dir_option, printed, publish, publish_printed
 from graphopt.timing import machine_description, time_calls_interleaved
 from graphopt.verify import compare_outputs, random_inputs
 from graphopt_person.data import generate_scenes
@@ -192,10 +192,7 @@ def bench_detector(args: argparse.Namespace) -> dict[str, Any]:
         ours = found[name][-args.frames:]
         naive = found["naive"][-args.frames:]
         reasons = [difference(a, b) for a, b in zip(naive, ours, strict=True)]
-        # Ground-plane slicing may drop what lies outside its bands, never add or move a detection.
-        subsets = sum(set(map(tuple, b.cells.tolist())) <= set(map(tuple, a.cells.tolist()))
-                      for a, b in zip(naive, ours, strict=True))
-        agreement[name] = {"identical_frames": sum(r is None for r in reasons), "subset_frames": subsets,
+        agreement[name] = {"identical_frames": sum(r is None for r in reasons),
                            "first_difference": next((r for r in reasons if r is not None), None)}
     models = {"naive": network, **peers, **fused}
     return {
@@ -319,9 +316,18 @@ def main() -> None:
                     about=__doc__.split("Usage::")[0])
 
 
+def publish_set(result: dict[str, Any], results_dir: Path, *, command: str | None = None) -> Path:
+    """The model set's results page (``peers.md`` and ``peers.json``) for this machine, via graphopt.results."""
+    from peer_set import render_markdown
+
+    body = render_markdown(result).split("\n", 4)[4]  # the page gets the generated heading and note instead
+    return publish(results_dir, "peers", title="graphopt against the peer tools on the model set", data=result,
+                   markdown=body, machine=result["machine"], command=command)
+
+
 def run_set(args: argparse.Namespace) -> None:
     """``--set``: every model of the set; the JSON results and the Markdown page the docs link."""
-    from peer_set import bench_set, machine_slug, render_markdown
+    from peer_set import bench_set
 
     machine = machine_description()
     result = {
@@ -329,20 +335,16 @@ def run_set(args: argparse.Namespace) -> None:
         "versions": {p: version(p) for p in ("graphopt", "onnxruntime", "onnxsim", "onnxslim", "polygraphy")},
         "set": bench_set(calls=args.frames, warmup=args.warmup, only=args.only),
     }
-    docs = Path(__file__).resolve().parents[1] / "docs" / "results"
-    target = args.json or docs / machine_slug(machine) / "peers.json"
-    write_json_atomically(target, result)
-    page = target.with_suffix(".md")
-    tmp = page.with_name(f".{page.name}.tmp")
-    tmp.write_text(render_markdown(result), encoding="utf-8")
-    tmp.replace(page)
+    if args.json:
+        write_json_atomically(args.json, result)
+    page = publish_set(result, args.results_dir or Path(__file__).resolve().parents[1] / "docs" / "results")
     for section in result["set"]:
         v = section["variants"]
         peers = ", ".join(f"{n} {v[n]['nodes']}" for n in v if n not in ("original", "graphopt"))
         print(f"{section['model']}: original {v['original']['nodes']}, graphopt {v['graphopt']['nodes']} nodes "
               f"(max err {v['graphopt']['max_abs_error']:.2g}); {peers}; vs fastest peer "
               f"{section['fastest_peer']}: {section['graphopt_vs_fastest_peer']['verdict']}")
-    print(f"wrote {target} and {page}")
+    print(f"wrote {page} and {page.with_suffix('.json')}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ peer for speed, not for node count.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,7 @@ from graphopt.graph import count_nodes
 from graphopt.latency import judge
 from graphopt.native_output import capture_native_output
 
-__all__ = ["bench_set", "machine_slug", "render_markdown"]
+__all__ = ["bench_set", "render_markdown"]
 
 NODE_PEERS = tuple(model_set.PEERS)
 
@@ -109,12 +108,6 @@ def bench_set(*, calls: int, warmup: int, only: list[str] | None = None) -> list
         print(f"bench_peers: {entry.name} …", flush=True)
         results.append(bench_model(entry, calls=calls, warmup=warmup))
     return results
-
-
-def machine_slug(machine: dict[str, Any]) -> str:
-    """A folder name for the machine: ``amd-epyc-2-cores``."""
-    cpu = re.sub(r"[^a-z0-9]+", "-", str(machine["cpu"]).lower()).strip("-")
-    return f"{cpu}-{machine['cores']}-cores"
 
 
 def render_markdown(result: dict[str, Any]) -> str:

@@ -190,11 +190,11 @@ def evaluate_on_test_set(
     """
     spec = config.detector
     fast_differs = audited = 0
+    probe_margins = _MarginCollector(probe, iou_threshold)
     detections: list[Detections] = []
     ground_truth: list[np.ndarray] = []
     seeds: list[int] = []
     seconds: list[float] = []
-    margins: list[np.ndarray] = []
     for scene in scenes if scenes is not None else generate_scenes(config, split, frames):
         start = time.perf_counter()
         found = detector.detect(scene.image)
@@ -207,29 +207,43 @@ def evaluate_on_test_set(
             audited += 1
         ground_truth.append(scene.boxes)
         seeds.append(scene.seed)
-        if probe is not None and len(found):
-            match = match_frame(found, scene.boxes, iou_threshold=iou_threshold)
-            cells = found.cells[match.true_positive]
-            if len(cells):
-                volume = probe.volume(scene.image)
-                margins.append(volume[cells[:, 0], cells[:, 1], cells[:, 2]])
+        probe_margins.add(found, scene)
     if not any(len(boxes) for boxes in ground_truth):
         raise GraphoptError(
             f"the {len(ground_truth)} test frame(s) hold no people, so the miss rate is undefined; use more frames"
         )
     curve = evaluate(detections, ground_truth, iou_threshold=iou_threshold)
-    summary = None
-    if probe is not None:
-        summary = MarginSummary(np.concatenate(margins) if margins else np.zeros((0,), dtype=np.float32))
     return EvaluationResult(
         curve=curve,
         detections=tuple(detections),
         ground_truth=tuple(ground_truth),
         seeds=tuple(seeds),
         frame_seconds=tuple(seconds),
-        margins=summary,
+        margins=probe_margins.summary(),
         extra=_operating_point(spec, curve, audited, fast_differs),
     )
+
+
+class _MarginCollector:
+    """The logit margins at every true-positive peak, with a probe (else nothing)."""
+
+    def __init__(self, probe: MarginProbe | None, iou_threshold: float) -> None:
+        self.probe, self.iou_threshold = probe, iou_threshold
+        self.margins: list[np.ndarray] = []
+
+    def add(self, found: Detections, scene: Scene) -> None:
+        if self.probe is None or not len(found):
+            return
+        match = match_frame(found, scene.boxes, iou_threshold=self.iou_threshold)
+        cells = found.cells[match.true_positive]
+        if len(cells):
+            volume = self.probe.volume(scene.image)
+            self.margins.append(volume[cells[:, 0], cells[:, 1], cells[:, 2]])
+
+    def summary(self) -> MarginSummary | None:
+        if self.probe is None:
+            return None
+        return MarginSummary(np.concatenate(self.margins) if self.margins else np.zeros((0,), dtype=np.float32))
 
 
 def _operating_point(spec: DetectorSpec, curve: MissRateCurve, audited: int, fast_differs: int) -> dict[str, Any]:

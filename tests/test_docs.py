@@ -23,7 +23,7 @@ README = ROOT / "README.md"
 
 # Pages other branches write (issue 20: docs/models.md; issue 23: docs/jetson.md and
 # docs/tensorrt-verification.md); links to them resolve once those branches are merged.
-PENDING_PAGES = {"docs/jetson.md", "docs/models.md", "docs/tensorrt-verification.md"}
+PENDING_PAGES: set[str] = set()
 
 # A measured figure: a number with a unit of time, size, work or rate, a percentage or a ratio ("1.5×";
 # "3×3" is a shape, not a ratio).

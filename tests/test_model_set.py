@@ -72,7 +72,9 @@ def test_default_pipeline_is_as_clean_as_the_best_peer(entry: model_set.ModelEnt
     again, report = graphopt.optimize(ours, input_shapes=shapes)
     assert again.SerializeToString() == ours.SerializeToString(), [
         (r.name, r.status) for r in report.passes if r.status != "unchanged"]
-    assert all(r.status == "unchanged" for r in report.passes)
+    # Every pass ran and changed nothing (fuse_host_stages, for a detector's config, is not applicable here).
+    assert all(r.status == "unchanged" or (r.status == "skipped" and r.name == "fuse_host_stages")
+               for r in report.passes)
     assert _onnxruntime_warnings(ours) == []
 
 

@@ -20,6 +20,7 @@ import onnx
 from ..errors import first_line
 from ..graph import count_nodes
 from .base import Pass, PassResult
+from .rewrite import restore_node_metadata
 from .slim import keep_interface
 
 __all__ = ["OnnxRuntimeBasicPass", "onnxruntime_basic"]
@@ -82,4 +83,5 @@ class OnnxRuntimeBasicPass(Pass):
         if after >= before:
             logger.debug("onnxruntime basic level: %d -> %d nodes, not taken", before, after)
             return PassResult(model, False, {"removed_nodes": 0})
+        restore_node_metadata(model.graph, written.graph)
         return PassResult(written, True, {"removed_nodes": before - after})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import onnx
 
-__all__ = ["drop_stale_value_info"]
+__all__ = ["drop_stale_value_info", "restore_node_metadata"]
 
 
 def drop_stale_value_info(graph: onnx.GraphProto) -> int:
@@ -30,3 +30,22 @@ def drop_stale_value_info(graph: onnx.GraphProto) -> int:
     for index in reversed(stale):
         del graph.value_info[index]
     return len(stale)
+
+
+def restore_node_metadata(before: onnx.GraphProto, after: onnx.GraphProto) -> int:
+    """Puts back node metadata a library's rewrite dropped; returns how many nodes got theirs back.
+
+    Node metadata carries contracts between passes (a float32 pin that the
+    float16 conversion honours, a sliced scale's mark); onnxsim, onnxslim and
+    onnxruntime write their graphs without it. A node of ``after`` that writes
+    the same first output with the same operator as a node of ``before`` gets
+    that node's metadata.
+    """
+    originals = {node.output[0]: node for node in before.node if node.output and node.metadata_props}
+    restored = 0
+    for node in after.node:
+        original = originals.get(node.output[0]) if node.output else None
+        if original is not None and original.op_type == node.op_type and not node.metadata_props:
+            node.metadata_props.extend(original.metadata_props)
+            restored += 1
+    return restored

@@ -21,6 +21,7 @@ from ..errors import ModelLoadError, first_line
 from ..graph import count_nodes
 from ..model_io import check_model
 from .base import Pass, PassResult
+from .rewrite import restore_node_metadata
 
 __all__ = ["MAX_ROUNDS", "SlimGraphPass", "keep_interface"]
 
@@ -101,6 +102,7 @@ class SlimGraphPass(Pass):
             found = count_nodes(candidate)
             if found >= nodes:
                 break
+            restore_node_metadata(current.graph, candidate.graph)
             current, nodes, rounds = candidate, found, rounds + 1
         logger.debug("slim: %d -> %d nodes in %d round(s)", start, nodes, rounds)
         return PassResult(current, rounds > 0, {"removed_nodes": start - nodes, "rounds": rounds}, note=note)
