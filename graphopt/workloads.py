@@ -17,7 +17,7 @@ needs to know:
   frames for evaluation (:meth:`Workload.labelled_frames`);
 * its host reference pipeline and the fused graph's detector
   (:meth:`Workload.detector_for`), and the host-stage fusion itself
-  (:meth:`Workload.fuse_host_stages`);
+  (:meth:`Workload.fuse_host_stages`, checked by :meth:`Workload.check_host_fusion`);
 * its evaluation settings (:attr:`Workload.score_threshold`).
 """
 
@@ -156,8 +156,18 @@ class Workload(Protocol):
         """Miss rate against false positives per image on ``frames`` labelled test frames (``graphopt evaluate``)."""
         ...
 
-    def fuse_host_stages(self, network: onnx.ModelProto, *, check_frames: int) -> PassResult:
+    def fuse_host_stages(self, network: onnx.ModelProto) -> PassResult:
         """The host stages moved into one graph with the network (the ``fuse_host_stages`` pass)."""
+        ...
+
+    def check_host_fusion(self, network: onnx.ModelProto, *, frames: int) -> Mapping[str, float]:
+        """The host pipeline around ``network`` and its fused graph compared on ``frames`` test frames.
+
+        Returns the check's figures for the pass's stats.
+
+        Raises:
+            PostconditionError: they disagree (``fuse_host_stages`` is rolled back).
+        """
         ...
 
     def detector_for(self, model: onnx.ModelProto) -> tuple[str, Callable[[np.ndarray], Detections]]:

@@ -33,12 +33,12 @@ from .fused import (
 from .naive import NaiveDetector
 from .spec import DetectorConfig
 
-__all__ = ["fuse"]
+__all__ = ["check", "fuse"]
 
 logger = logging.getLogger(__name__)
 
 
-def fuse(config: DetectorConfig, model: onnx.ModelProto, *, check_frames: int = 0) -> PassResult:
+def fuse(config: DetectorConfig, model: onnx.ModelProto) -> PassResult:
     """The fused detector graph for the exported ``model``, its boundary traffic and stats."""
     spec = config.detector
     interface = network_interface(model, spec)
@@ -69,12 +69,14 @@ def fuse(config: DetectorConfig, model: onnx.ModelProto, *, check_frames: int = 
         method = ("Cluster-NMS, greedy exactly" if IOU_METHOD == "cluster" else "Fast-NMS")
         note = (f"IoU suppression at {spec.nms_iou_threshold:g} over the {spec.max_detections} candidates: "
                 f"{method} ({iterations} iteration(s))")
-    if check_frames:
-        worst, fast_differs = _check(config, model, check_frames)
-        stats.update(checked_frames=check_frames, max_volume_error=worst, fast_nms_differs_frames=fast_differs)
-        if note is not None:
-            note += f"; Fast-NMS would differ from greedy on {fast_differs} of the {check_frames} checked frames"
     return PassResult(fused, True, stats, traffic=traffic, note=note)
+
+
+def check(config: DetectorConfig, network: onnx.ModelProto, frames: int) -> dict[str, float]:
+    """The fusion's check (``fuse_host_stages``' ensures): its figures for the pass's stats, including on how
+    many of the checked frames Fast-NMS would keep other boxes than the graph's exact greedy suppression."""
+    worst, fast_differs = _check(config, network, frames)
+    return {"checked_frames": frames, "max_volume_error": worst, "fast_nms_differs_frames": fast_differs}
 
 
 def _check(config: DetectorConfig, network: onnx.ModelProto, frames: int) -> tuple[float, int]:

@@ -75,10 +75,16 @@ def labelled_frames(config: DetectorConfig, split: str, count: int) -> list[Labe
     return [LabelledFrame(scene.image, scene.boxes, scene.seed) for scene in generate_scenes(config, split, count)]
 
 
-def fuse_host_stages(config: DetectorConfig, network: onnx.ModelProto, *, check_frames: int) -> PassResult:
+def fuse_host_stages(config: DetectorConfig, network: onnx.ModelProto) -> PassResult:
     from .fusion import fuse
 
-    return fuse(config, network, check_frames=check_frames)
+    return fuse(config, network)
+
+
+def check_host_fusion(config: DetectorConfig, network: onnx.ModelProto, frames: int) -> dict[str, float]:
+    from .fusion import check
+
+    return check(config, network, frames)
 
 
 def detector(config: DetectorConfig, model: onnx.ModelProto) -> tuple[str, Callable[[np.ndarray], Detections]]:

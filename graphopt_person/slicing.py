@@ -57,7 +57,7 @@ from graphopt.graph import (
     unique_name,
 )
 from graphopt.options import OptimizeOptions
-from graphopt.passes.base import Pass, PassResult
+from graphopt.passes.base import Pass, PassResult, PostconditionError
 
 if TYPE_CHECKING:
     from .ground_plane import ScaleBand
@@ -117,7 +117,7 @@ _ELEMENTWISE = frozenset({
 })
 
 
-class GroundPlaneMismatch(RuntimeError):
+class GroundPlaneMismatch(PostconditionError):
     """The sliced graph's band scores differ from the unsliced graph's (the pass is rolled back)."""
 
 
@@ -410,9 +410,14 @@ class GroundPlaneSlicePass(Pass):
         flops_before, flops_after = count_flops(original).total, count_flops(model).total
         stats.update(flops_before=flops_before, flops_after=flops_after)
         note = f"FLOPs per frame {_giga(flops_before)} → {_giga(flops_after)} (−{1 - flops_after / flops_before:.0%})"
-        if self.check_frames:
-            stats.update(checked_frames=self.check_frames, max_band_error=self._check(original, model, bands_logits))
-        return PassResult(model, True, stats, note=note, details=details)
+        return PassResult(model, True, stats, note=note, details=details, evidence=bands_logits)
+
+    def ensures(self, before: onnx.ModelProto, result: PassResult) -> None:
+        """With ``check_frames``: inside every band, the sliced graph's logits are the unsliced graph's."""
+        if not self.check_frames or not result.modified or not result.evidence:
+            return
+        worst = self._check(before, result.model, result.evidence)
+        result.stats = {**result.stats, "checked_frames": self.check_frames, "max_band_error": worst}
 
     @staticmethod
     def _detail(band: ScaleBand) -> dict[str, str]:

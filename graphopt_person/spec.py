@@ -227,10 +227,15 @@ class DetectorConfig:
 
         return plugin.labelled_frames(self, split, count)
 
-    def fuse_host_stages(self, network: onnx.ModelProto, *, check_frames: int) -> PassResult:
+    def fuse_host_stages(self, network: onnx.ModelProto) -> PassResult:
         from . import plugin
 
-        return plugin.fuse_host_stages(self, network, check_frames=check_frames)
+        return plugin.fuse_host_stages(self, network)
+
+    def check_host_fusion(self, network: onnx.ModelProto, *, frames: int) -> dict[str, float]:
+        from . import plugin
+
+        return plugin.check_host_fusion(self, network, frames)
 
     def detector_for(self, model: onnx.ModelProto) -> tuple[str, Callable[[np.ndarray], Detections]]:
         from . import plugin

@@ -6,7 +6,7 @@ import abc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import onnx
 
@@ -38,6 +38,8 @@ class PassResult:
             beyond its counts (e.g. why it did nothing).
         details: rows the report lists under the pass, each a small mapping of
             strings (e.g. the nodes a conversion kept in float32, and why).
+        evidence: what the pass's :meth:`Pass.ensures` needs from its rewrite
+            to check it (e.g. which tensors of the new graph to compare); not reported.
     """
 
     model: onnx.ModelProto
@@ -46,6 +48,7 @@ class PassResult:
     traffic: TrafficChange | None = None
     note: str | None = None
     details: Sequence[Mapping[str, str]] = ()
+    evidence: Any = None
 
 
 class Pass(abc.ABC):
@@ -104,9 +107,16 @@ class Pass(abc.ABC):
         """Raises :class:`PostconditionError` when ``result`` breaks what the pass promises about ``before``."""
 
     def __call__(self, model: onnx.ModelProto) -> PassResult:
+        """Runs :meth:`call` on a copy of ``model``, then :meth:`ensures` on the result.
+
+        Raises:
+            PostconditionError: the rewrite broke what the pass promises.
+        """
         work = onnx.ModelProto()
         work.CopyFrom(model)
-        return self.call(work)
+        result = self.call(work)
+        self.ensures(model, result)
+        return result
 
     @abc.abstractmethod
     def call(self, model: onnx.ModelProto) -> PassResult:

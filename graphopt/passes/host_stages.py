@@ -21,7 +21,7 @@ import onnx
 from ..errors import PreconditionError
 from ..graph import takes_a_frame
 from ..options import OptimizeOptions
-from .base import Pass, PassResult
+from .base import Pass, PassResult, PostconditionError
 
 if TYPE_CHECKING:
     from ..workloads import Workload
@@ -51,7 +51,7 @@ STAT_KEYS = (
 VOLUME_TOLERANCE = 1e-4
 
 
-class HostFusionMismatch(RuntimeError):
+class HostFusionMismatch(PostconditionError):
     """The fused graph's detections differ from the host pipeline's (the pass is rolled back)."""
 
 
@@ -76,10 +76,10 @@ class FuseHostStagesPass(Pass):
 
     Without a workload configuration the pass changes nothing and says so; a
     model that already takes the workload's frames is left as it is. With
-    ``check_frames`` the workload runs its host pipeline and the fused graph
-    on that many test frames and raises :class:`HostFusionMismatch` (so the
-    pipeline rolls the pass back) unless they agree (score volumes within
-    :data:`VOLUME_TOLERANCE`, the same detections).
+    ``check_frames`` its :meth:`ensures` has the workload run its host pipeline
+    and the fused graph on that many test frames and raises
+    :class:`HostFusionMismatch` (so the pipeline rolls the pass back) unless
+    they agree (score volumes within :data:`VOLUME_TOLERANCE`, the same detections).
 
     Stats: ``scales``, ``network_nodes`` (nodes of one network copy),
     ``shared_initializers``, the boundary traffic per frame before and after
@@ -120,4 +120,11 @@ class FuseHostStagesPass(Pass):
             return PassResult(model, False, stats, note="no detector description given (--config): nothing to fuse")
         if self.config.takes_frames(model):
             return PassResult(model, False, stats, note="the model already takes a uint8 frame: nothing to fuse")
-        return self.config.fuse_host_stages(model, check_frames=self.check_frames)
+        return self.config.fuse_host_stages(model)
+
+    def ensures(self, before: onnx.ModelProto, result: PassResult) -> None:
+        """With ``check_frames``: the host pipeline around ``before`` and the fused graph agree on test frames."""
+        if self.config is None or not self.check_frames or not result.modified:
+            return
+        checked = self.config.check_host_fusion(before, frames=self.check_frames)
+        result.stats = {**result.stats, **checked}
