@@ -261,16 +261,18 @@ def profile_graph(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, la
             raise RuntimeRunError(f"onnxruntime cannot profile {label or 'the graph'}: {first_line(error)}") from error
     spans = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][-runs:]
     kernels = [e for e in events if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time")]
-    per_run: list[float] = []
+    runs_kernels = [[e for e in kernels if span["ts"] <= e["ts"] <= span["ts"] + span["dur"]] for span in spans]
+    per_run = [sum(e["dur"] for e in inside) / 1000 for inside in runs_kernels]
+    # The breakdown is the median run's (the run whose kernel total is the median), so that it adds up to
+    # kernels_ms: a mean over runs would let one slow run on a busy machine outweigh the median.
+    median_run = sorted(range(len(per_run)), key=per_run.__getitem__)[(len(per_run) - 1) // 2] if per_run else None
     by_type: dict[str, float] = {}
-    for span in spans:
-        inside = [e for e in kernels if span["ts"] <= e["ts"] <= span["ts"] + span["dur"]]
-        per_run.append(sum(e["dur"] for e in inside) / 1000)
-        for event in inside:
-            op = event.get("args", {}).get("op_name", "?")
-            by_type[op] = by_type.get(op, 0.0) + event["dur"] / 1000 / len(spans)
+    for event in runs_kernels[median_run] if median_run is not None else []:
+        op = event.get("args", {}).get("op_name", "?")
+        by_type[op] = by_type.get(op, 0.0) + event["dur"] / 1000
     return GraphProfile(
-        label=label, runs=len(spans), wall_ms=statistics.median(walls), kernels_ms=statistics.median(per_run),
+        label=label, runs=len(spans), wall_ms=statistics.median(walls),
+        kernels_ms=per_run[median_run] if median_run is not None else 0.0,
         unprofiled_ms=unprofiled.median_ms,
         by_op_type=dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
     )
