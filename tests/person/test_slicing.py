@@ -14,9 +14,9 @@ import graphopt
 from graphopt.analysis import count_flops
 from graphopt.backends.onnxruntime import create_session
 from graphopt.errors import ConfigError, PassFailedError, PassRequirementError
-from graphopt.passes import ground_plane as ground_plane_module
 from graphopt.passes import with_ground_plane
 from graphopt.passes.nms_logits import log_odds
+from graphopt_person import slicing as ground_plane_module
 from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import FRAME_INPUT, VOLUME_OUTPUT, FusedDetector, build_fused_model
 from graphopt_person.grid import resample_matrix
