@@ -31,7 +31,7 @@ from .backends.base import Backend, Deployment, DeployRequest
 from .errors import GraphoptError
 from .graph import concrete_input_shapes
 from .timing import LatencyStats
-from .verify import random_inputs
+from .verify import random_inputs, representative_inputs
 
 if TYPE_CHECKING:
     from .workloads import Workload
@@ -42,11 +42,9 @@ logger = logging.getLogger(__name__)
 
 
 def _feeds(model: onnx.ModelProto, config: Workload | None) -> dict[str, np.ndarray] | None:
-    """The workload's first test frame for a fused detector (so NMS and top-K see peaks), else random inputs."""
-    if config is not None and config.takes_frames(model):
-        return dict(config.frames("test", 1)[0])
+    """:func:`~graphopt.verify.representative_inputs`, or ``None`` where the graph's shapes are not all known."""
     try:
-        return random_inputs(model, concrete_input_shapes(model, {}))
+        return representative_inputs(model, config)
     except GraphoptError:  # dynamic shapes left: nothing to time the graph on
         return None
 

@@ -308,7 +308,7 @@ def live_values(graph: onnx.GraphProto) -> tuple[set[int], set[str]]:
 
 def takes_a_frame(model: onnx.ModelProto) -> bool:
     """Whether the model's one input is a uint8 ``H×W×3`` camera frame (a fused detector's input)."""
-    inputs = [v for v in model.graph.input if v.name not in {t.name for t in model.graph.initializer}]
+    inputs = graph_inputs(model)
     if len(inputs) != 1 or inputs[0].type.tensor_type.elem_type != onnx.TensorProto.UINT8:
         return False
     dims = declared_dims(inputs[0])

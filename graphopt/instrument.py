@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 
 from .analysis import GraphStats, graph_stats
+from .timing import measure_latency_interleaved
 from .traffic import TrafficChange
 
 if TYPE_CHECKING:  # verify runs models in onnxruntime; the record only holds its results
@@ -191,8 +192,7 @@ class LatencyInstrumentation(PassInstrumentation):
     def after_pass(self, record: PassRecord, model: onnx.ModelProto) -> None:
         if self._before is None or not record.modified:
             return
-        from .backends.base import measure_latency_interleaved
-        from .backends.onnxruntime import create_session
+        from .backends.onnxruntime import create_session  # the backends' report imports this module
 
         feeds = self.feeds(self._before)
         sessions = [create_session(m, what=what) for m, what in ((self._before, f"the graph before {record.name}"),

@@ -41,7 +41,7 @@ from .model_io import check_model
 from .options import OptimizeOptions
 from .passes.base import Pass, PostconditionError
 from .report import Report
-from .verify import OutputError, compare_outputs, random_inputs, run_onnxruntime
+from .verify import OutputError, compare_outputs, random_inputs, representative_inputs, run_onnxruntime
 
 __all__ = ["Pipeline"]
 
@@ -147,13 +147,7 @@ class Pipeline:
         self.instruments = [*latency, *instruments, self._stats, TimingInstrumentation()]
 
     def _feeds(self, model: onnx.ModelProto) -> dict[str, np.ndarray]:
-        """The workload's first test frame for a graph that takes its frames, else random non-zero inputs."""
-        workload = self.options.workload
-        if workload is not None and workload.takes_frames(model):
-            return workload.frames("test", 1)[0]
-        names = {v.name for v in model.graph.input}
-        given = {name: dims for name, dims in self.options.input_shapes.items() if name in names}
-        return random_inputs(model, concrete_input_shapes(model, given))
+        return representative_inputs(model, self.options.workload, self.options.input_shapes)
 
     def run(self, model: onnx.ModelProto) -> tuple[onnx.ModelProto, Report]:
         """Runs every pass; returns the final model and the report.

@@ -12,6 +12,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -22,6 +23,9 @@ from .errors import GraphoptError, ShapeSpecError
 # The graph helpers live in graphopt.graph; re-exported here, where they used to be.
 from .graph import check_input_names, concrete_input_shapes, format_dims, graph_inputs
 
+if TYPE_CHECKING:
+    from .workloads import Workload
+
 __all__ = [
     "OutputError",
     "check_input_names",
@@ -31,6 +35,7 @@ __all__ = [
     "format_dims",
     "graph_inputs",
     "random_inputs",
+    "representative_inputs",
     "run_onnxruntime",
 ]
 
@@ -78,6 +83,22 @@ def random_inputs(
         else:
             raise GraphoptError(f"input '{value.name}' has element type {dtype}, which graphopt cannot generate")
     return feeds
+
+
+def representative_inputs(
+    model: onnx.ModelProto, workload: Workload | None = None, shapes: Mapping[str, Sequence[int]] | None = None
+) -> dict[str, np.ndarray]:
+    """Inputs to time ``model`` on: the workload's first test frame for a graph that takes its frames (so that
+    NMS and top-K see peaks), else random non-zero inputs at ``shapes`` (those of other names ignored).
+
+    Raises:
+        ShapeSpecError: an input has dynamic dimensions and no shape is given for it.
+    """
+    if workload is not None and workload.takes_frames(model):
+        return dict(workload.frames("test", 1)[0])
+    names = {v.name for v in model.graph.input}
+    given = {name: tuple(dims) for name, dims in (shapes or {}).items() if name in names}
+    return random_inputs(model, concrete_input_shapes(model, given))
 
 
 def run_onnxruntime(
