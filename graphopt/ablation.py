@@ -263,7 +263,7 @@ def _flops_per_frame(model: onnx.ModelProto, config: Workload) -> int | None:
 
 def _at_threshold(detections: Detections, threshold: float) -> Detections:
     keep = detections.scores >= np.float32(threshold)
-    return Detections(boxes=detections.boxes[keep], scores=detections.scores[keep], cells=detections.cells[keep])
+    return detections.take(keep)
 
 
 def relative_change(before: Sequence[float], after: Sequence[float], *, seed: int = 0) -> tuple[float, float, float]:

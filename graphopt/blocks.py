@@ -89,13 +89,20 @@ def frame_to_tensor(writer: GraphWriter, frame: str, *, stage: str = "preprocess
 
 
 def normalize(writer: GraphWriter, x: str, *, mean: Sequence[float], std: Sequence[float],
-              stage: str = "preprocess") -> str:
-    """``(x / 255 − mean) / std`` per channel of a ``1×3×H×W`` tensor of pixel values."""
-    x = writer.op(stage, "Div", [x, writer.constant(stage, "full_scale", np.array(255, np.float32))])
+              stage: str = "preprocess", full_scale: float = 255) -> str:
+    """``(x / full_scale − mean) / std`` per channel of a ``1×3×H×W`` tensor of pixel values.
+
+    A step that changes nothing (a scale of 1, a zero mean, a unit std) is left out.
+    """
+    if full_scale != 1:
+        x = writer.op(stage, "Div", [x, writer.constant(stage, "full_scale", np.array(full_scale, np.float32))])
     channel = (1, 3, 1, 1)
     mean_value, std_value = (np.asarray(v, np.float32).reshape(channel) for v in (mean, std))
-    x = writer.op(stage, "Sub", [x, writer.constant(stage, "mean", mean_value)])
-    return writer.op(stage, "Div", [x, writer.constant(stage, "std", std_value)])
+    if np.any(mean_value != 0):
+        x = writer.op(stage, "Sub", [x, writer.constant(stage, "mean", mean_value)])
+    if np.any(std_value != 1):
+        x = writer.op(stage, "Div", [x, writer.constant(stage, "std", std_value)])
+    return x
 
 
 def _takes_raw_pixels(node: onnx.NodeProto, image: str, network: onnx.GraphProto, readers: Sequence[onnx.NodeProto],
@@ -202,7 +209,7 @@ def _pinned(writer: GraphWriter, start: int) -> None:
 
 
 def iou_suppression(writer: GraphWriter, boxes: str, valid: str, k: int, *, iou_threshold: float,
-                    method: str = "cluster", stage: str = "iou") -> str:
+                    method: str = "cluster", stage: str = "iou", classes: str | None = None) -> str:
     """Greedy IoU suppression of ``k`` candidate boxes, best first, with static shapes only.
 
     ``boxes`` ``[k, 4]`` float32 ``(x0, y0, x1, y1)`` in the order of the
@@ -216,6 +223,10 @@ def iou_suppression(writer: GraphWriter, boxes: str, valid: str, k: int, *, iou_
       after ``i`` iterations, so the result is greedy NMS exactly;
     * ``method="fast"``: one such step (Fast-NMS): a suppressed box still
       suppresses, so it may drop boxes greedy keeps.
+
+    With ``classes`` (``[k]`` labels of any integer type), only boxes of the
+    same class overlap: class-aware suppression without moving the boxes
+    apart by a class offset (which would cost float32 precision in the IoU).
 
     Scores are not read: only the order matters. Every node is pinned to
     float32, like the rest of a detection head under ``convert_to_fp16``.
@@ -248,6 +259,11 @@ def iou_suppression(writer: GraphWriter, boxes: str, valid: str, k: int, *, iou_
     limit = writer.op(stage, "Mul", [union, writer.constant(stage, "iou_threshold", np.array(iou_threshold,
                                                                                              np.float32))])
     overlap = writer.op(stage, "Greater", [intersection, limit])
+    if classes is not None:
+        label_column = writer.op(stage, "Reshape", [classes, writer.constant(stage, "column",
+                                                                             np.array([k, 1], np.int64))])
+        label_row = writer.op(stage, "Reshape", [classes, writer.constant(stage, "row", np.array([1, k], np.int64))])
+        overlap = writer.op(stage, "And", [overlap, writer.op(stage, "Equal", [label_column, label_row])])
     earlier = writer.constant(stage, "earlier", np.tril(np.ones((k, k), dtype=bool), k=-1))
     valid_row = writer.op(stage, "Reshape", [valid, writer.constant(stage, "row", np.array([1, k], np.int64))])
     suppressor = writer.op(stage, "Cast", [writer.op(stage, "And", [writer.op(stage, "And", [overlap, earlier]),

@@ -51,8 +51,11 @@ def _check(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
     return array
 
 
-def overlaps(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """``(K, K)`` bool: ``IoU(i, j) > iou_threshold``, computed in float32 exactly as the graph block does."""
+def overlaps(boxes: np.ndarray, iou_threshold: float, classes: np.ndarray | None = None) -> np.ndarray:
+    """``(K, K)`` bool: ``IoU(i, j) > iou_threshold``, computed in float32 exactly as the graph block does.
+
+    With ``classes`` (``(K,)`` labels), only boxes of the same class overlap (class-aware suppression).
+    """
     b = _check(boxes, iou_threshold)
     x0, y0, x1, y1 = (b[:, i] for i in range(4))
     zero = np.float32(0)
@@ -61,22 +64,28 @@ def overlaps(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
     intersection = width * height
     area = np.maximum(x1 - x0, zero) * np.maximum(y1 - y0, zero)
     union = (area[:, None] + area[None, :]) - intersection
-    return intersection > union * np.float32(iou_threshold)
+    over = intersection > union * np.float32(iou_threshold)
+    if classes is not None:
+        labels = np.asarray(classes).reshape(-1)
+        over &= labels[:, None] == labels[None, :]
+    return over
 
 
 def _valid(valid: np.ndarray | None, count: int) -> np.ndarray:
     return np.ones(count, dtype=bool) if valid is None else np.asarray(valid, dtype=bool).reshape(count)
 
 
-def greedy_nms(boxes: np.ndarray, iou_threshold: float, valid: np.ndarray | None = None) -> np.ndarray:
+def greedy_nms(boxes: np.ndarray, iou_threshold: float, valid: np.ndarray | None = None, *,
+               classes: np.ndarray | None = None) -> np.ndarray:
     """Greedy suppression of ``boxes`` taken in their given (best-first) order; returns the keep mask.
 
     Args:
         boxes: ``(K, 4)`` ``(x0, y0, x1, y1)``, best first.
         iou_threshold: a box is dropped when a kept earlier box overlaps it with IoU above this.
         valid: ``(K,)`` which rows are candidates at all (default: all); others are neither kept nor suppress.
+        classes: ``(K,)`` class labels: a box suppresses only boxes of its class (default: class-agnostic).
     """
-    over = overlaps(boxes, iou_threshold)
+    over = overlaps(boxes, iou_threshold, classes)
     keep = _valid(valid, over.shape[0]).copy()
     for i in range(keep.shape[0]):
         if keep[i] and np.any(over[i, :i] & keep[:i]):
@@ -85,9 +94,9 @@ def greedy_nms(boxes: np.ndarray, iou_threshold: float, valid: np.ndarray | None
 
 
 def cluster_nms(boxes: np.ndarray, iou_threshold: float, valid: np.ndarray | None = None, *,
-                iterations: int | None = None) -> np.ndarray:
+                iterations: int | None = None, classes: np.ndarray | None = None) -> np.ndarray:
     """The fixed-point iteration the graph block unrolls; ``iterations`` defaults to ``K − 1`` (greedy exactly)."""
-    over = overlaps(boxes, iou_threshold)
+    over = overlaps(boxes, iou_threshold, classes)
     count = over.shape[0]
     valid_mask = _valid(valid, count)
     earlier = np.tril(over, k=-1) & valid_mask[None, :]
@@ -97,9 +106,10 @@ def cluster_nms(boxes: np.ndarray, iou_threshold: float, valid: np.ndarray | Non
     return keep & valid_mask
 
 
-def fast_nms(boxes: np.ndarray, iou_threshold: float, valid: np.ndarray | None = None) -> np.ndarray:
+def fast_nms(boxes: np.ndarray, iou_threshold: float, valid: np.ndarray | None = None, *,
+             classes: np.ndarray | None = None) -> np.ndarray:
     """Fast-NMS: drop a box when any earlier candidate, kept or not, overlaps it above the threshold."""
-    return cluster_nms(boxes, iou_threshold, valid, iterations=1)
+    return cluster_nms(boxes, iou_threshold, valid, iterations=1, classes=classes)
 
 
 def fast_nms_differs(boxes: np.ndarray, iou_threshold: float) -> bool:
@@ -114,4 +124,4 @@ def suppress_overlapping(detections: Detections, iou_threshold: float, *, method
     if method not in METHODS:
         raise ValueError(f"unknown IoU suppression method {method!r}; expected one of {', '.join(METHODS)}")
     keep = (greedy_nms if method == "cluster" else fast_nms)(detections.boxes, iou_threshold)
-    return Detections(boxes=detections.boxes[keep], scores=detections.scores[keep], cells=detections.cells[keep])
+    return detections.take(keep)

@@ -200,7 +200,11 @@ class WorkloadType(Protocol):
         ...
 
     def default(self) -> Workload:
-        """The workload with its default settings (a command given no ``--config``)."""
+        """The workload with its default settings (a command given no ``--config``).
+
+        Raises:
+            ConfigError: the workload cannot run without a config (it has no meaningful defaults).
+        """
         ...
 
 
@@ -266,15 +270,25 @@ def load_config(path: str | os.PathLike[str]) -> Workload:
 
 
 def default_workload() -> Workload:
-    """The defaults of the one installed workload, for a command given no ``--config``.
+    """The defaults of the one installed workload that has defaults, for a command given no ``--config``.
+
+    A workload whose ``default()`` raises :class:`ConfigError` needs a config
+    (the yolo family: its client code must be described) and is not a candidate.
 
     Raises:
-        ConfigError: no workload, or more than one, is installed.
+        ConfigError: no installed workload, or more than one, has defaults.
     """
     known = registered_workloads()
-    if len(known) != 1:
-        raise ConfigError(f"give --config: {len(known)} workloads are installed ({', '.join(known) or 'none'})")
-    return next(iter(known.values())).default()
+    candidates: list[Workload] = []
+    for workload_type in known.values():
+        try:
+            candidates.append(workload_type.default())
+        except ConfigError as error:
+            logger.debug("workload %s has no defaults: %s", workload_type.name, error)
+    if len(candidates) != 1:
+        raise ConfigError(f"give --config: {len(candidates)} of the installed workloads ({', '.join(known) or 'none'}) "
+                          "run without one")
+    return candidates[0]
 
 
 def as_workload(config: Workload | str | os.PathLike[str]) -> Workload:

@@ -5,7 +5,8 @@ that "the same detector" means the same numbers:
 
 * :func:`resize_matrix` is ONNX ``Resize`` with ``mode="linear"`` and
   ``coordinate_transformation_mode="half_pixel"`` (no antialiasing) along one
-  axis, written as a matrix; :func:`resize_bilinear` applies it to a frame.
+  axis, written as a matrix; :func:`resize_bilinear` applies it to a frame
+  (both the core's, :mod:`graphopt.resampling`, re-exported here).
 * :func:`resample_matrix` maps one pyramid scale's score map onto the common
   grid by linear interpolation. Window ``(i, j)`` of the score map at scale
   ``s`` is centred at ``(stride·i + window_h/2, stride·j + window_w/2)`` in
@@ -21,50 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphopt.resampling import interpolation_matrix, resize_bilinear, resize_matrix
+
 from .spec import DetectorSpec
 
 __all__ = ["grid_boxes", "resample_matrix", "resize_bilinear", "resize_matrix"]
-
-
-def _interpolation_matrix(coords: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of linear-interpolation weights at fractional ``coords`` into ``size`` samples.
-
-    Returns the weight matrix ``(len(coords), size)`` and a mask of the
-    coordinates that lie inside ``[0, size - 1]`` (outside ones are clamped).
-    """
-    tolerance = 1e-6
-    inside = (coords >= -tolerance) & (coords <= size - 1 + tolerance)
-    clamped = np.clip(coords, 0, size - 1)
-    low = np.floor(clamped).astype(np.int64)
-    high = np.minimum(low + 1, size - 1)
-    frac = clamped - low
-    weights = np.zeros((coords.shape[0], size), dtype=np.float64)
-    rows = np.arange(coords.shape[0])
-    np.add.at(weights, (rows, low), 1 - frac)
-    np.add.at(weights, (rows, high), frac)
-    return weights, inside
-
-
-def resize_matrix(in_size: int, out_size: int) -> np.ndarray:
-    """``(out_size, in_size)`` weights of ONNX linear ``half_pixel`` resizing along one axis."""
-    scale = out_size / in_size
-    coords = (np.arange(out_size) + 0.5) / scale - 0.5
-    weights, _ = _interpolation_matrix(coords, in_size)
-    return weights.astype(np.float32)
-
-
-def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resizes ``(..., H, W)`` (channel-first) to ``(..., height, width)``, float32.
-
-    Matches onnxruntime's ``Resize(mode="linear", coordinate_transformation_mode="half_pixel")``.
-    At the image's own size that resize is the identity, so the image is returned as it is.
-    """
-    image = np.asarray(image, dtype=np.float32)
-    if image.shape[-2:] == (height, width):
-        return image
-    rows = resize_matrix(image.shape[-2], height)
-    cols = resize_matrix(image.shape[-1], width)
-    return np.matmul(np.matmul(rows, image), cols.T)
 
 
 def resample_matrix(spec: DetectorSpec, scale: float, axis: str) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +51,7 @@ def resample_matrix(spec: DetectorSpec, scale: float, axis: str) -> tuple[np.nda
         raise ValueError(f"axis must be 'y' or 'x', got {axis!r}")
     centres = spec.grid_stride * (np.arange(grid_size) + 0.5)
     coords = (centres * factor - half_window) / spec.stride
-    weights, valid = _interpolation_matrix(coords, map_size)
+    weights, valid = interpolation_matrix(coords, map_size)
     return weights.astype(np.float32), valid
 
 

@@ -1,0 +1,261 @@
+"""A YOLO-family detector as one static graph: the camera's uint8 frame in, detections out.
+
+:func:`build_fused_model` writes the host pipeline (:mod:`graphopt_yolo.host`)
+around the network, op for op:
+
+1. ``frame`` uint8 ``H×W×3`` → ``Cast`` (→ ``Gather`` of the channels for a
+   BGR network) → NCHW → ``Resize`` (linear, half-pixel) → ``Pad`` (the
+   letterbox) → normalization (:func:`graphopt.blocks.normalize`);
+2. the network's nodes, reading that tensor (opset raised to 17 where older,
+   for the blocks' operator forms);
+3. decode: the output as a ``[N, ·]`` table, the grid/stride decode where the
+   export leaves it out (YOLOX), ``(cx, cy, w, h)`` → corners, the best class
+   (``ArgMax`` + ``GatherElements``), the rank of :mod:`graphopt_yolo.decode`;
+4. threshold and a fixed-size ``TopK`` of ``pre_nms_top_k`` candidates;
+5. NMS, static (:func:`graphopt.blocks.iou_suppression`: Cluster-NMS, greedy
+   exactly, or Fast-NMS; class-aware through its ``classes`` input) or ONNX
+   ``NonMaxSuppression`` (fed each candidate's rank, so that its order is the
+   ``TopK``'s, then scattered back to a fixed-size mask); the kept rows first
+   (:func:`graphopt.blocks.keep_first`), ``max_detections`` of them;
+6. the probability of the kept rows only, boxes back in frame pixels, clipped.
+
+Outputs (:data:`graphopt.detections.CLASSED_DETECTOR_OUTPUTS`): ``scores``
+``[K]``, ``boxes`` ``[K, 4]``, ``classes`` ``[K]`` int32 (−1 past the count)
+and ``num_detections`` (int32 scalar); rows past the count are zero.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from graphopt import blocks
+from graphopt.backends.onnxruntime import create_session, run_session
+from graphopt.blocks import GraphWriter
+from graphopt.detections import CLASSED_DETECTOR_OUTPUTS, Detections
+
+from .config import YoloConfig
+from .decode import placement, score_form
+from .host import CPU, check_frame
+from .layout import Layout, find_layout, grid_and_strides
+
+__all__ = ["FRAME_INPUT", "OPSET", "FusedDetector", "build_fused_model", "decode"]
+
+logger = logging.getLogger(__name__)
+
+FRAME_INPUT = "frame"
+OPSET = 17
+_SCOPE = "yolo"
+_OUTPUT_TYPES = {
+    "scores": lambda k: (TensorProto.FLOAT, [k]),
+    "boxes": lambda k: (TensorProto.FLOAT, [k, 4]),
+    "classes": lambda k: (TensorProto.INT32, [k]),
+    "num_detections": lambda k: (TensorProto.INT32, []),
+}
+
+
+def _i64(*values: int) -> np.ndarray:
+    return np.array(values, np.int64)
+
+
+def _f32(value: float | list[float] | np.ndarray | np.floating) -> np.ndarray:
+    return np.asarray(value, np.float32)
+
+
+def preprocess(writer: GraphWriter, config: YoloConfig, layout: Layout) -> str:
+    """The frame as the network's normalized ``1×3×h×w`` input."""
+    stage = "preprocess"
+    x = writer.op(stage, "Cast", [FRAME_INPUT], to=TensorProto.FLOAT)
+    if config.channels == "bgr":
+        x = writer.op(stage, "Gather", [x, writer.constant(stage, "bgr", _i64(2, 1, 0))], axis=2)
+    x = writer.op(stage, "Transpose", [x], perm=[2, 0, 1])
+    x = writer.op(stage, "Unsqueeze", [x, writer.constant(stage, "batch_axis", _i64(0))])
+    place = placement(config, layout.input_hw)
+    if place.resized_hw != (config.frame_height, config.frame_width):
+        x = blocks.resize(writer, stage, x, (1, 3, *place.resized_hw))
+    if any(place.pads):
+        top, left, bottom, right = place.pads
+        x = writer.op(stage, "Pad", [x, writer.constant(stage, "pads", _i64(0, 0, top, left, 0, 0, bottom, right)),
+                                     writer.constant(stage, "pad_value", _f32(config.pad_value))], mode="constant")
+    return blocks.normalize(writer, x, mean=config.mean, std=config.std, full_scale=config.scale, stage=stage)
+
+
+def decode(writer: GraphWriter, output: str, layout: Layout) -> tuple[str, str, str]:
+    """``(boxes [N, 4], rank [N], classes [N] int64)``: :func:`graphopt_yolo.decode.decode` as nodes."""
+    stage = "decode"
+    n, c = layout.predictions, layout.classes
+    if layout.objectness:
+        table = writer.op(stage, "Reshape", [output, writer.constant(stage, "table", _i64(n, 5 + c))])
+    else:
+        table = writer.op(stage, "Reshape", [output, writer.constant(stage, "table", _i64(4 + c, n))])
+        table = writer.op(stage, "Transpose", [table], perm=[1, 0])
+
+    def columns(start: int, end: int) -> str:
+        return writer.op(stage, "Slice", [table, writer.constant(stage, "start", _i64(start)),
+                                          writer.constant(stage, "end", _i64(end)), writer.constant(stage, "axis",
+                                                                                                     _i64(1))])
+
+    xy, wh = columns(0, 2), columns(2, 4)
+    if not layout.decoded:
+        grid, stride = grid_and_strides(*layout.input_hw)
+        stride_name = writer.constant(stage, "stride", stride)
+        xy = writer.op(stage, "Mul", [writer.op(stage, "Add", [xy, writer.constant(stage, "grid", grid)]), stride_name])
+        wh = writer.op(stage, "Mul", [writer.op(stage, "Exp", [wh]), stride_name])
+    half = writer.op(stage, "Mul", [wh, writer.constant(stage, "half", _f32(0.5))])
+    boxes = writer.op(stage, "Concat", [writer.op(stage, "Sub", [xy, half]), writer.op(stage, "Add", [xy, half])],
+                      axis=1)
+    scores = columns(5 if layout.objectness else 4, (5 if layout.objectness else 4) + c)
+    labels = writer.op(stage, "ArgMax", [scores], axis=1, keepdims=1)
+    best = writer.op(stage, "GatherElements", [scores, labels], axis=1)
+    flat = writer.constant(stage, "flat", _i64(n))
+    labels = writer.op(stage, "Reshape", [labels, flat])
+    best = writer.op(stage, "Reshape", [best, flat])
+    if not layout.objectness:
+        return boxes, best, labels
+    objectness = writer.op(stage, "Reshape", [columns(4, 5), flat])
+    if layout.probabilities:
+        return boxes, writer.op(stage, "Mul", [objectness, best]), labels
+
+    def log_sigmoid(x: str) -> str:
+        return writer.op(stage, "Neg", [writer.op(stage, "Softplus", [writer.op(stage, "Neg", [x])])])
+
+    return boxes, writer.op(stage, "Add", [log_sigmoid(objectness), log_sigmoid(best)]), labels
+
+
+def _candidates(writer: GraphWriter, config: YoloConfig, boxes: str, rank: str, labels: str,
+                threshold: np.float32) -> tuple[str, str, str, str]:
+    """The best ``pre_nms_top_k``: boxes, rank, classes and the mask of those that reach the threshold."""
+    stage = "select"
+    limit = writer.constant(stage, "threshold", _f32(threshold))
+    passing = writer.op(stage, "GreaterOrEqual", [rank, limit])
+    masked = writer.op(stage, "Where", [passing, rank, writer.constant(stage, "below", _f32(-np.inf))])
+    top, order = blocks.top_k(writer, masked, config.pre_nms_top_k, stage=stage)
+    valid = writer.op(stage, "GreaterOrEqual", [top, limit])
+    picked_boxes = writer.op(stage, "Gather", [boxes, order], axis=0)
+    picked_labels = writer.op(stage, "Gather", [labels, order], axis=0)
+    return picked_boxes, top, picked_labels, valid
+
+
+def onnx_nms(writer: GraphWriter, config: YoloConfig, layout: Layout, boxes: str, labels: str, valid: str) -> str:
+    """The ``[k]`` keep mask of ONNX ``NonMaxSuppression`` over the ``k`` candidates, in their ``TopK`` order.
+
+    Its scores are the candidates' ranks ``k − i`` (so its order is exactly the ``TopK``'s, ties included),
+    one row per class for class-aware NMS (zero, below its score threshold, in the other classes' rows).
+    """
+    stage, k = "nms", config.pre_nms_top_k
+    order_score = writer.constant(stage, "order_score", np.arange(k, 0, -1, dtype=np.float32))
+    zero = writer.constant(stage, "zero", _f32(0))
+    if config.class_agnostic:
+        member = writer.op(stage, "Unsqueeze", [valid, writer.constant(stage, "class_axis", _i64(0))])
+    else:
+        row = writer.op(stage, "Unsqueeze", [labels, writer.constant(stage, "class_axis", _i64(0))])
+        member = writer.op(stage, "Equal", [row, writer.constant(stage, "class_ids",
+                                                                 np.arange(layout.classes, dtype=np.int64)[:, None])])
+        member = writer.op(stage, "And", [member, valid])
+    scores = writer.op(stage, "Where", [member, order_score, zero])
+    scores = writer.op(stage, "Unsqueeze", [scores, writer.constant(stage, "batch", _i64(0))])
+    batch_boxes = writer.op(stage, "Unsqueeze", [boxes, writer.constant(stage, "batch", _i64(0))])
+    selected = writer.op(stage, "NonMaxSuppression", [
+        batch_boxes, scores, writer.constant(stage, "max_boxes", _i64(k)),
+        writer.constant(stage, "iou_threshold", _f32([config.iou_threshold])),
+        writer.constant(stage, "score_threshold", _f32([0.5]))])
+    index = writer.op(stage, "Gather", [selected, writer.constant(stage, "box_column", _i64(2))], axis=1)
+    index = writer.op(stage, "Reshape", [index, writer.constant(stage, "flat", _i64(-1))])
+    ones = writer.op(stage, "Cast", [writer.op(stage, "GreaterOrEqual", [index, writer.constant(
+        stage, "first", _i64(0))])], to=TensorProto.FLOAT)
+    marked = writer.op(stage, "ScatterElements", [writer.constant(stage, "none", np.zeros(k, np.float32)), index, ones],
+                       axis=0)
+    return writer.op(stage, "Greater", [marked, writer.constant(stage, "half", _f32(0.5))])
+
+
+def _outputs(writer: GraphWriter, config: YoloConfig, layout: Layout, keep: str, boxes: str, rank: str,
+             labels: str, final_op: str | None) -> None:
+    """The kept rows first, ``max_detections`` of them, as the graph's outputs."""
+    stage, k = "outputs", config.max_detections
+    order, kept, count = blocks.keep_first(writer, keep, config.pre_nms_top_k)
+
+    def first(name: str) -> str:
+        return writer.op(stage, "Slice", [name, writer.constant(stage, "start", _i64(0)),
+                                          writer.constant(stage, "end", _i64(k))])
+
+    order, kept = first(order), first(kept)
+    scores = writer.op(stage, "Gather", [rank, order], axis=0)
+    if final_op is not None:
+        scores = writer.op(stage, final_op, [scores])
+    zero = writer.constant(stage, "zero", _f32(0))
+    writer.op(stage, "Where", [kept, scores, zero], output="scores")
+    place = placement(config, layout.input_hw)
+    picked = writer.op(stage, "Gather", [boxes, order], axis=0)
+    mapped = writer.op(stage, "Div", [writer.op(stage, "Sub", [picked, writer.constant(stage, "offset",
+                                                                                        place.box_offset())]),
+                                      writer.constant(stage, "gain", place.box_gain())])
+    frame_limit = _f32([config.frame_width, config.frame_height] * 2)
+    clipped = writer.op(stage, "Min", [writer.op(stage, "Max", [mapped, zero]),
+                                       writer.constant(stage, "frame", frame_limit)])
+    row_kept = writer.op(stage, "Unsqueeze", [kept, writer.constant(stage, "column", _i64(1))])
+    writer.op(stage, "Where", [row_kept, clipped, zero], output="boxes")
+    classes = writer.op(stage, "Cast", [writer.op(stage, "Gather", [labels, order], axis=0)], to=TensorProto.INT32)
+    writer.op(stage, "Where", [kept, classes, writer.constant(stage, "no_class", np.array(-1, np.int32))],
+              output="classes")
+    writer.op(stage, "Min", [count, writer.constant(stage, "most", np.array(k, np.int32))], output="num_detections")
+
+
+def _network(network: onnx.ModelProto) -> onnx.ModelProto:
+    """The network at opset :data:`OPSET` at least (the blocks write opset-13+ operator forms)."""
+    opset = next((o.version for o in network.opset_import if o.domain in ("", "ai.onnx")), 0)
+    return network if opset >= OPSET else onnx.version_converter.convert_version(network, OPSET)
+
+
+def build_fused_model(network: onnx.ModelProto, config: YoloConfig, layout: Layout | None = None) -> onnx.ModelProto:
+    """The detector of ``config`` around ``network`` as one static graph (see the module docstring)."""
+    layout = layout or find_layout(network, config)
+    network = _network(network)
+    writer = GraphWriter(_SCOPE)
+    image = preprocess(writer, config, layout)
+    for node in network.graph.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.input[:] = [image if name == layout.input else name for name in node.input]
+        writer.nodes.append(copy)
+    boxes, rank, labels = decode(writer, layout.output, layout)
+    form = score_form(layout, config.score_threshold)
+    boxes, rank, labels, valid = _candidates(writer, config, boxes, rank, labels, form.threshold)
+    if config.nms == "onnx":
+        keep = onnx_nms(writer, config, layout, boxes, labels, valid)
+    else:
+        keep = blocks.iou_suppression(writer, boxes, valid, config.pre_nms_top_k, iou_threshold=config.iou_threshold,
+                                      method=config.nms_method, classes=None if config.class_agnostic else labels)
+    _outputs(writer, config, layout, keep, boxes, rank, labels, form.final_op)
+    k = config.max_detections
+    graph = helper.make_graph(
+        writer.nodes, f"{network.graph.name or 'yolo'}_fused",
+        [helper.make_tensor_value_info(FRAME_INPUT, TensorProto.UINT8, [config.frame_height, config.frame_width, 3])],
+        [helper.make_tensor_value_info(name, *_OUTPUT_TYPES[name](k)) for name in CLASSED_DETECTOR_OUTPUTS],
+        initializer=[*network.graph.initializer, *writer.initializers],
+    )
+    fused = helper.make_model(graph, opset_imports=list(network.opset_import), producer_name="graphopt")
+    fused.ir_version = network.ir_version
+    return fused
+
+
+class FusedDetector:
+    """A fused YOLO graph on frames: one call per frame."""
+
+    def __init__(self, model: onnx.ModelProto, config: YoloConfig, *, providers: Sequence[str] = CPU) -> None:
+        self.config = config
+        self.threshold = config.score_threshold
+        self.session = create_session(model, providers=providers, what="the fused YOLO graph")
+
+    def run(self, frame: np.ndarray) -> dict[str, np.ndarray]:
+        check_frame(frame, self.config)
+        return run_session(self.session, {FRAME_INPUT: frame})
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        out = self.run(frame)
+        n = int(out["num_detections"])
+        return Detections(boxes=out["boxes"][:n], scores=out["scores"][:n], cells=np.full((n, 3), -1, np.int64),
+                          classes=out["classes"][:n].astype(np.int64))
