@@ -208,6 +208,32 @@ def _pinned(writer: GraphWriter, start: int) -> None:
         pin_float32(node)
 
 
+def _pairwise_overlap(writer: GraphWriter, boxes: str, k: int, *, iou_threshold: float, stage: str) -> str:
+    """``[k, k]`` bool: ``intersection > t · union`` of every pair of the ``[k, 4]`` ``boxes``."""
+
+    def coordinate(i: int) -> tuple[str, str]:
+        """Coordinate ``i`` of every box as a ``[k, 1]`` column and a ``[1, k]`` row."""
+        column = writer.op(stage, "Gather", [boxes, writer.constant(stage, "coordinate", np.array([i], np.int64))],
+                           axis=1)
+        return column, writer.op(stage, "Reshape", [column, writer.constant(stage, "row", np.array([1, k], np.int64))])
+
+    (x0, x0r), (y0, y0r), (x1, x1r), (y1, y1r) = (coordinate(i) for i in range(4))
+
+    def extent(low: tuple[str, str], high: tuple[str, str]) -> str:
+        """``max(min(high_i, high_j) − max(low_i, low_j), 0)``, ``[k, k]``."""
+        return writer.op(stage, "Relu", [writer.op(stage, "Sub", [writer.op(stage, "Min", list(high)),
+                                                                  writer.op(stage, "Max", list(low))])])
+
+    intersection = writer.op(stage, "Mul", [extent((x0, x0r), (x1, x1r)), extent((y0, y0r), (y1, y1r))])
+    area = writer.op(stage, "Mul", [writer.op(stage, "Relu", [writer.op(stage, "Sub", [x1, x0])]),
+                                    writer.op(stage, "Relu", [writer.op(stage, "Sub", [y1, y0])])])
+    area_row = writer.op(stage, "Reshape", [area, writer.constant(stage, "row", np.array([1, k], np.int64))])
+    union = writer.op(stage, "Sub", [writer.op(stage, "Add", [area, area_row]), intersection])
+    limit = writer.op(stage, "Mul", [union, writer.constant(stage, "iou_threshold", np.array(iou_threshold,
+                                                                                             np.float32))])
+    return writer.op(stage, "Greater", [intersection, limit])
+
+
 def iou_suppression(writer: GraphWriter, boxes: str, valid: str, k: int, *, iou_threshold: float,
                     method: str = "cluster", stage: str = "iou", classes: str | None = None) -> str:
     """Greedy IoU suppression of ``k`` candidate boxes, best first, with static shapes only.
@@ -238,27 +264,7 @@ def iou_suppression(writer: GraphWriter, boxes: str, valid: str, k: int, *, iou_
         raise ValueError(f"unknown IoU suppression method {method!r}; expected one of {', '.join(METHODS)}")
     start = len(writer.nodes)
 
-    def coordinate(i: int) -> tuple[str, str]:
-        """Coordinate ``i`` of every box as a ``[k, 1]`` column and a ``[1, k]`` row."""
-        column = writer.op(stage, "Gather", [boxes, writer.constant(stage, "coordinate", np.array([i], np.int64))],
-                           axis=1)
-        return column, writer.op(stage, "Reshape", [column, writer.constant(stage, "row", np.array([1, k], np.int64))])
-
-    (x0, x0r), (y0, y0r), (x1, x1r), (y1, y1r) = (coordinate(i) for i in range(4))
-
-    def extent(low: tuple[str, str], high: tuple[str, str]) -> str:
-        """``max(min(high_i, high_j) − max(low_i, low_j), 0)``, ``[k, k]``."""
-        return writer.op(stage, "Relu", [writer.op(stage, "Sub", [writer.op(stage, "Min", list(high)),
-                                                                  writer.op(stage, "Max", list(low))])])
-
-    intersection = writer.op(stage, "Mul", [extent((x0, x0r), (x1, x1r)), extent((y0, y0r), (y1, y1r))])
-    area = writer.op(stage, "Mul", [writer.op(stage, "Relu", [writer.op(stage, "Sub", [x1, x0])]),
-                                    writer.op(stage, "Relu", [writer.op(stage, "Sub", [y1, y0])])])
-    area_row = writer.op(stage, "Reshape", [area, writer.constant(stage, "row", np.array([1, k], np.int64))])
-    union = writer.op(stage, "Sub", [writer.op(stage, "Add", [area, area_row]), intersection])
-    limit = writer.op(stage, "Mul", [union, writer.constant(stage, "iou_threshold", np.array(iou_threshold,
-                                                                                             np.float32))])
-    overlap = writer.op(stage, "Greater", [intersection, limit])
+    overlap = _pairwise_overlap(writer, boxes, k, iou_threshold=iou_threshold, stage=stage)
     if classes is not None:
         label_column = writer.op(stage, "Reshape", [classes, writer.constant(stage, "column",
                                                                              np.array([k, 1], np.int64))])

@@ -2,7 +2,7 @@
 
 1. the uint8 RGB frame as float32, channels swapped for a BGR network,
    ``1×3×H×W``; resized with the graph's own ``Resize`` semantics
-   (:func:`graphopt.resampling.resize_bilinear`: linear, half-pixel, no
+   (:func:`graphopt.resampling.resize_frame`: linear, half-pixel, no
    antialiasing — not cv2's uint8 rounding nor Pillow's antialiasing, so
    that the fused graph can match it), padded with ``pad_value``;
    ``(x / scale − mean) / std``;
@@ -26,7 +26,7 @@ from graphopt.backends.onnxruntime import create_session, run_session
 from graphopt.detections import Detections
 from graphopt.errors import ConfigError
 from graphopt.nms import fast_nms, greedy_nms
-from graphopt.resampling import resize_bilinear
+from graphopt.resampling import resize_frame
 
 from .config import YoloConfig
 from .decode import decode, placement, score_form
@@ -73,7 +73,7 @@ class HostDetector:
         x = frame.astype(np.float32)
         if config.channels == "bgr":
             x = x[:, :, ::-1]
-        x = resize_bilinear(np.ascontiguousarray(x.transpose(2, 0, 1))[None], *self.place.resized_hw)
+        x = resize_frame(np.ascontiguousarray(x.transpose(2, 0, 1))[None], *self.place.resized_hw)
         top, left, bottom, right = self.place.pads
         if any(self.place.pads):
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=config.pad_value)

@@ -104,6 +104,10 @@ def _input_hw(model: onnx.ModelProto, config: YoloConfig) -> tuple[str, tuple[in
     return inputs[0].name, wanted
 
 
+def _shown(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
 def _output_shape(model: onnx.ModelProto, name: str, hw: tuple[int, int]) -> tuple[int, ...]:
     """The output's shape on one ``1×3×h×w`` input, found by running it (shape inference misses some exports)."""
     from graphopt.backends.onnxruntime import create_session, run_session
@@ -163,17 +167,17 @@ def find_layout(model: onnx.ModelProto, config: YoloConfig) -> Layout:
     if found is None:
         cells = grid_cells(*hw)
         raise ConfigError(
-            f"the model's output {format_dims(list(shape))} on a {hw[0]}x{hw[1]} input matches no known YOLO layout; "
+            f"the model's output {_shown(shape)} on a {hw[0]}x{hw[1]} input matches no known YOLO layout; "
             f"looked for [1, 4+C, {cells}] (YOLOv8/v11, anchor-free), [1, {cells}, 5+C] (YOLOX) and "
             f"[1, {3 * cells}, 5+C] (YOLOv5), with {cells} grid cells at strides {', '.join(map(str, STRIDES))}"
         )
     family, classes, predictions = found
     if config.family is not None and config.family != family:
         raise ConfigError(f"{config.source}: family {config.family!r} contradicts the model's output "
-                          f"{format_dims(list(shape))}, a {family} layout")
+                          f"{_shown(shape)}, a {family} layout")
     if config.classes is not None and config.classes != classes:
         raise ConfigError(f"{config.source}: classes = {config.classes} contradicts the model's output "
-                          f"{format_dims(list(shape))}, which has {classes} classes")
+                          f"{_shown(shape)}, which has {classes} classes")
     decoded = family != "yolox" or any(node.op_type == "Exp" for node in model.graph.node)
     layout = Layout(
         family=family,

@@ -22,7 +22,8 @@ from .config import YoloConfig
 __all__ = ["PHOTOS", "TEXTS", "pictures", "text_picture"]
 
 #: scikit-image pictures bundled with it (no download), by split.
-PHOTOS = {"test": ("astronaut", "coffee", "chelsea", "rocket"), "train": ("motorcycle_left", "camera", "horse")}
+PHOTOS = {"test": ("astronaut", "camera", "chelsea", "coffee", "rocket"),
+          "train": ("horse", "moon", "colorwheel", "page")}
 TEXTS = {"test": ("x7Kp2 QbR4", "ONNX 2026", "graphopt"), "train": ("TensorRT", "a3 Zm9 Ek")}
 
 
