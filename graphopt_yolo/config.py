@@ -59,7 +59,7 @@ class YoloConfig:
     """A YOLO-family detector and the camera frames it runs on.
 
     Attributes:
-        frame_size: width, height of the camera frame (the fused graph's uint8 input).
+        frame_width, frame_height: the camera frame (the fused graph's uint8 input); ``frame_size`` in TOML.
         input_size: width, height of the network's input; from the graph when it is static.
         family: ``yolov8`` (``[1, 4+C, N]``), ``yolov5`` or ``yolox`` (``[1, N, 5+C]``); from the graph if left out.
         classes: the class count; from the graph if left out.
@@ -78,7 +78,8 @@ class YoloConfig:
         nms_method: the static form: ``cluster`` (greedy exactly) or ``fast`` (Fast-NMS, one step).
     """
 
-    frame_size: tuple[int, int] = (640, 480)
+    frame_width: int = 640
+    frame_height: int = 480
     input_size: tuple[int, int] | None = None
     family: str | None = None
     classes: int | None = None
@@ -109,12 +110,9 @@ class YoloConfig:
         return TABLE
 
     @property
-    def frame_height(self) -> int:
-        return self.frame_size[1]
-
-    @property
-    def frame_width(self) -> int:
-        return self.frame_size[0]
+    def frame_size(self) -> tuple[int, int]:
+        """Height and width of the camera frame (the protocol's order; TOML's ``frame_size`` is width, height)."""
+        return self.frame_height, self.frame_width
 
     def with_score_threshold(self, threshold: float) -> YoloConfig:
         return dataclasses.replace(self, score_threshold=threshold)
@@ -188,7 +186,7 @@ def _validate(config: YoloConfig) -> None:
         value = getattr(config, key)
         if value is not None and value not in allowed:
             raise ConfigError(f"{config.source}: [yolo] {key} must be one of {', '.join(allowed)}, got {value!r}")
-    sizes = [config.frame_size, *([config.input_size] if config.input_size else [])]
+    sizes = [(config.frame_width, config.frame_height), *([config.input_size] if config.input_size else [])]
     if any(len(size) != 2 or min(size) < 1 for size in sizes):
         raise ConfigError(f"{config.source}: [yolo] frame_size and input_size are [width, height], each at least 1")
     if not 0 < config.score_threshold < 1 or not 0 < config.iou_threshold <= 1:
@@ -202,7 +200,8 @@ def _validate(config: YoloConfig) -> None:
         raise ConfigError(f"{config.source}: [yolo] scale and std must be positive")
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(YoloConfig) if f.name != "source"}
+#: The TOML keys: the fields, with the frame as ``frame_size = [width, height]``.
+_FIELDS = {"frame_size", *(f.name for f in dataclasses.fields(YoloConfig))} - {"source", "frame_width", "frame_height"}
 _TRIPLES = ("mean", "std")
 _PAIRS = ("frame_size", "input_size")
 
@@ -249,4 +248,6 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> YoloCo
         if key not in _FIELDS:
             raise ConfigError(f"{source}: unknown key '{key}' in [{TABLE}]; known keys: {', '.join(sorted(_FIELDS))}")
         values[key] = _converted(key, raw, source)
+    if "frame_size" in values:
+        values["frame_width"], values["frame_height"] = values.pop("frame_size")
     return YoloConfig(**values, source=source)

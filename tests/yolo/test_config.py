@@ -22,13 +22,13 @@ def test_a_yolo_table_is_claimed_and_parsed(tmp_path: Path) -> None:
                     'nms = "onnx"\nscore_threshold = 0.3\n')
     config = load_config(path)
     assert isinstance(config, YoloConfig) and config.workload_name == "yolo"
-    assert config.frame_size == (800, 600) and (config.frame_height, config.frame_width) == (600, 800)
+    assert (config.frame_width, config.frame_height) == (800, 600) and config.frame_size == (600, 800)
     assert config.input_size == (320, 320) and config.pad == "top-left" and config.channels == "bgr"
     assert config.scale == 1.0 and config.classes == 18 and config.class_agnostic and config.nms == "onnx"
     assert config.score_threshold == 0.3 and config.source == str(path)
     named = tmp_path / "named.toml"
     named.write_text('workload = "yolo"\n[yolo]\nframe_size = [64, 48]\n')
-    assert load_config(named).frame_size == (64, 48)
+    assert load_config(named).frame_size == (48, 64)
 
 
 @pytest.mark.parametrize(("table", "message"), [
@@ -62,7 +62,7 @@ def test_layouts_found_from_the_real_graphs(nudenet, ddddocr) -> None:  # type: 
 
 
 def test_logit_exports_are_recognised() -> None:
-    config = YoloConfig(frame_size=(64, 64))
+    config = YoloConfig(frame_width=64, frame_height=64)
     assert not find_layout(tiny_yolo(anchor_free=True), config).probabilities
     layout = find_layout(tiny_yolo(anchor_free=False), config)
     assert (layout.family, layout.classes, layout.decoded, layout.probabilities) == ("yolox", 3, False, False)
@@ -82,7 +82,7 @@ def test_a_config_that_contradicts_the_graph_is_one_sentence(nudenet, ddddocr) -
 def test_an_output_of_no_known_layout_names_those_looked_for() -> None:
     model = tiny_yolo(anchor_free=True, output_shape=(1, 7, 9))
     with pytest.raises(ConfigError) as error:
-        find_layout(model, YoloConfig(frame_size=(64, 64)))
+        find_layout(model, YoloConfig(frame_width=64, frame_height=64))
     message = str(error.value)
     assert message.startswith("the model's output [1, 7, 9] on a 64x64 input matches no known YOLO layout")
     assert "[1, 4+C, 84] (YOLOv8/v11, anchor-free), [1, 84, 5+C] (YOLOX) and [1, 252, 5+C] (YOLOv5)" in message

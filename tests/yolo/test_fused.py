@@ -49,7 +49,7 @@ def test_fused_graph_matches_the_host_pipeline_on_real_pictures(which: str, requ
 
 @pytest.mark.parametrize(("resize", "pad"), [("letterbox", "center"), ("letterbox", "top-left"), ("stretch", "center")])
 def test_every_placement_matches_the_host_pipeline(nudenet: onnx.ModelProto, resize: str, pad: str) -> None:
-    config = dataclasses.replace(NUDENET, resize=resize, pad=pad, frame_size=(500, 375))
+    config = dataclasses.replace(NUDENET, resize=resize, pad=pad, frame_width=500, frame_height=375)
     assert _agree(nudenet, config, pictures(config, "test", 2))[0] > 0
 
 
@@ -74,9 +74,9 @@ def test_static_and_onnx_nms_agree(ddddocr: onnx.ModelProto) -> None:
 @pytest.mark.parametrize("agnostic", [True, False], ids=["agnostic", "class-aware"])
 def test_logit_exports_match_in_every_nms_form(anchor_free: bool, nms: str, agnostic: bool) -> None:
     model = tiny_yolo(anchor_free=anchor_free)
-    config = YoloConfig(frame_size=(96, 72), class_agnostic=agnostic, nms="onnx" if nms == "onnx" else "static",
-                        nms_method="fast" if nms == "fast" else "cluster", max_detections=12, pre_nms_top_k=24,
-                        iou_threshold=0.3)
+    config = YoloConfig(frame_width=96, frame_height=72, class_agnostic=agnostic,
+                        nms="onnx" if nms == "onnx" else "static", nms_method="fast" if nms == "fast" else "cluster",
+                        max_detections=12, pre_nms_top_k=24, iou_threshold=0.3)
     rng = np.random.default_rng(1)
     frames = [(f"random {i}", rng.integers(0, 256, (72, 96, 3), dtype=np.uint8)) for i in range(3)]
     counts = _agree(model, config, frames)
@@ -86,7 +86,7 @@ def test_logit_exports_match_in_every_nms_form(anchor_free: bool, nms: str, agno
 def test_logit_ranking_gives_the_probabilities_of_the_client_formula() -> None:
     """−softplus(−obj) − softplus(−cls), thresholded at log t and exponentiated, is σ(obj)·σ(cls)."""
     model = tiny_yolo(anchor_free=False, classes=1)
-    config = YoloConfig(frame_size=(64, 64), score_threshold=0.2, class_agnostic=True, iou_threshold=1.0,
+    config = YoloConfig(frame_width=64, frame_height=64, score_threshold=0.2, class_agnostic=True, iou_threshold=1.0,
                         max_detections=50, pre_nms_top_k=50)
     host = HostDetector(model, config)
     frame = np.full((64, 64, 3), 90, np.uint8)
