@@ -114,3 +114,30 @@ def test_torch_export_example_matches_pytorch(tmp_path: Path) -> None:
     error = float(re.search(r"max \|onnxruntime\(optimized\) − torch\| = (\S+)", stdout).group(1))  # type: ignore[union-attr]
     assert error < 1e-5
     assert (tmp_path / "small_net.onnx").is_file()
+
+
+def _yolo_readme_commands() -> list[list[str]]:
+    """The ``graphopt`` commands of the YOLO example's README, in order, as argument lists."""
+    text = (EXAMPLES / "06_yolo" / "README.md").read_text()
+    return [shlex.split(block)[1:] for block in re.findall(r"```bash\n(graphopt .*?)\n```", text, re.S)]
+
+
+def test_yolo_readme_commands_run(tmp_path: Path) -> None:
+    folder = EXAMPLES / "06_yolo"
+    _run_example(folder / "fetch_model.py", str(tmp_path))  # the cached wheel's model, and the picture
+    results = []
+    for args in _yolo_readme_commands():
+        args = [str(folder / a) if (folder / a).is_file() and a.endswith(".toml") else a for a in args]
+        args = [str(tmp_path / a) if a.endswith((".onnx", ".png")) or a == "fused" else a for a in args]
+        extra = ["--repeats", "2"] if args[0] == "optimize" else ["--json"]
+        result = CliRunner().invoke(cli, [*args, *extra], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        results.append(result.output)
+    report = json.loads((tmp_path / "fused" / "report.json").read_text())
+    fused = next(p for p in report["passes"] if p["name"] == "fuse_host_stages")
+    assert fused["status"] == "modified" and "Cluster-NMS" in fused["message"]
+    assert fused["stats"]["checked_frames"] == 2 and fused["stats"]["max_box_error"] <= 0.5
+    # What the README states: one detection on each run, the face (class 1) at 0.83, the same box.
+    host, graph = (json.loads(output)["detections"] for output in results[1:])
+    assert len(host) == len(graph) == 1 and host[0]["class"] == graph[0]["class"] == 1
+    assert round(host[0]["score"], 2) == 0.83 and host[0]["box"] == graph[0]["box"]
