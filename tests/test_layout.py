@@ -19,7 +19,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("graphopt", "graphopt_person", "benchmarks")
+PACKAGES = ("graphopt", "graphopt_person", "graphopt_yolo", "benchmarks")
 MAX_LINES = 60
 
 #: ``path::qualified.name`` → why the function may be longer than MAX_LINES for now.
