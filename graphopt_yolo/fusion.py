@@ -17,6 +17,7 @@ import onnx
 
 from graphopt.backends.base import LatencyStats
 from graphopt.detections import Detections
+from graphopt.nms import fast_nms, greedy_nms
 from graphopt.passes.base import PassResult
 from graphopt.passes.host_stages import HostFusionMismatch
 from graphopt.timing import measure_latency_interleaved
@@ -42,12 +43,15 @@ def nms_description(config: YoloConfig) -> str:
     scope = "across classes" if config.class_agnostic else "within each class"
     if config.nms == "onnx":
         return (f"ONNX NonMaxSuppression {scope} at IoU {config.iou_threshold:g} over the best "
-                f"{config.pre_nms_top_k} candidates (nms = \"onnx\": TensorRT maps it to its NMS layer)")
+                f"{config.pre_nms_top_k} candidates (nms = \"onnx\" in the config: TensorRT's parser maps it to "
+                "its NMS layer; the graph scatters its picks back into fixed-size outputs)")
     if config.nms_method == "cluster":
         return (f"static Cluster-NMS {scope} at IoU {config.iou_threshold:g} over the best {config.pre_nms_top_k} "
-                f"candidates ({config.pre_nms_top_k - 1} iterations: greedy NMS exactly, fixed shapes)")
+                f"candidates ({config.pre_nms_top_k - 1} iterations: greedy NMS exactly; the default, "
+                "for fixed shapes end to end on TensorRT)")
     return (f"static Fast-NMS {scope} at IoU {config.iou_threshold:g} over the best {config.pre_nms_top_k} "
-            "candidates (one step: a suppressed box still suppresses, so it may drop boxes greedy keeps)")
+            "candidates (nms_method = \"fast\" in the config: one step, so a suppressed box still suppresses "
+            "and boxes greedy NMS keeps may drop)")
 
 
 def fuse(config: YoloConfig, network: onnx.ModelProto) -> PassResult:
@@ -103,16 +107,26 @@ def check(config: YoloConfig, network: onnx.ModelProto, frames: int) -> dict[str
     host = HostDetector(network, config)
     fused = FusedDetector(build_fused_model(network, config, host.layout), config)
     worst_box = worst_score = 0.0
-    found = 0
+    found = fast_differs = 0
     for name, frame in pictures(config, "test", frames):
         ours, theirs = fused.detect(frame), host.detect(frame)
         box, score = compare(ours, theirs, name)
         worst_box, worst_score = max(worst_box, box), max(worst_score, score)
         found += len(ours)
+        fast_differs += int(_fast_nms_differs(host, frame))
     logger.debug("fused YOLO graph checked on %d frames: %d detections, worst %.3g px, %.3g", frames, found,
                  worst_box, worst_score)
     return {"checked_frames": frames, "checked_detections": found, "max_box_error": worst_box,
-            "max_score_error": worst_score}
+            "max_score_error": worst_score, "fast_nms_differs_frames": fast_differs}
+
+
+def _fast_nms_differs(host: HostDetector, frame: np.ndarray) -> bool:
+    """Whether Fast-NMS keeps other candidates than greedy NMS on ``frame`` (the graph's choice audited)."""
+    boxes, _, labels, valid = host.candidates(frame)
+    classes = None if host.config.class_agnostic else labels
+    threshold = host.config.iou_threshold
+    return not np.array_equal(fast_nms(boxes, threshold, valid, classes=classes),
+                              greedy_nms(boxes, threshold, valid, classes=classes))
 
 
 def benchmark_per_frame(config: YoloConfig, network: onnx.ModelProto, fused: onnx.ModelProto, *, warmup: int,

@@ -154,6 +154,27 @@ def test_fast_nms_drops_what_a_suppressed_box_overlaps_and_greedy_keeps() -> Non
         assert got.tolist() == expected, method
 
 
+@pytest.mark.parametrize("method", ["cluster", "fast"])
+def test_class_aware_suppression_suppresses_within_each_class_only(method: str) -> None:
+    k = 24
+    boxes = _clustered_boxes(7, k)
+    rng = np.random.default_rng(7)
+    valid, classes = rng.random(k) < 0.9, rng.integers(0, 3, k)
+    writer = GraphWriter("t")
+    keep = iou_suppression(writer, "boxes", "valid", k, iou_threshold=0.4, method=method, classes="classes")
+    inputs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [k, 4]),
+              helper.make_tensor_value_info("valid", TensorProto.BOOL, [k]),
+              helper.make_tensor_value_info("classes", TensorProto.INT64, [k])]
+    got = run_onnxruntime(_model(writer, inputs, [keep]), {"boxes": boxes, "valid": valid, "classes": classes})[keep]
+    reference = greedy_nms if method == "cluster" else fast_nms
+    np.testing.assert_array_equal(got, reference(boxes, 0.4, valid, classes=classes))
+    # Class by class, it is the class-agnostic suppression of that class's boxes.
+    for label in range(3):
+        rows = classes == label
+        np.testing.assert_array_equal(got[rows], reference(boxes[rows], 0.4, valid[rows]))
+    assert not np.array_equal(got, reference(boxes, 0.4, valid))  # the classes matter on these boxes
+
+
 def test_overlap_is_strictly_above_the_threshold_and_boxes_without_area_overlap_nothing() -> None:
     # IoU of these two is exactly 0.5 (intersection 10, union 20): not above, so both stay.
     boxes = np.array([[0, 0, 15, 1], [5, 0, 20, 1], [3, 3, 3, 3]], np.float32)
