@@ -118,8 +118,11 @@ class YoloConfig:
         return dataclasses.replace(self, score_threshold=threshold)
 
     def network_input_shapes(self, model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+        """``{input: (1, 3, h, w)}`` of an exported network; ``{}`` for a fused graph (its input is static)."""
         from .layout import find_layout
 
+        if self.takes_frames(model):
+            return {}
         layout = find_layout(model, self)
         return {layout.input: (1, 3, *layout.input_hw)}
 

@@ -131,11 +131,17 @@ def _fast_nms_differs(host: HostDetector, frame: np.ndarray) -> bool:
 
 def benchmark_per_frame(config: YoloConfig, network: onnx.ModelProto, fused: onnx.ModelProto, *, warmup: int,
                         repeats: int, providers: Sequence[str] | None) -> tuple[LatencyStats, LatencyStats]:
-    """Time per frame of the host pipeline and of the fused graph on the first test frame, interleaved."""
+    """Time per frame of the host pipeline and of the fused graph on the first test frame, interleaved.
+
+    A ``network`` that is a fused graph already (``graphopt optimize`` run on its own output) is timed as one.
+    """
     chosen = tuple(providers) if providers else ("CPUExecutionProvider",)
     _, frame = pictures(config, "test", 1)[0]
-    host = HostDetector(network, config, providers=chosen)
-    graph = FusedDetector(fused, config, providers=chosen)
-    before, after = measure_latency_interleaved([lambda: host.detect(frame), lambda: graph.detect(frame)],
-                                                warmup=warmup, repeats=repeats)
+    before_detector, after_detector = (
+        FusedDetector(model, config, providers=chosen) if config.takes_frames(model)
+        else HostDetector(model, config, providers=chosen)
+        for model in (network, fused)
+    )
+    before, after = measure_latency_interleaved(
+        [lambda: before_detector.detect(frame), lambda: after_detector.detect(frame)], warmup=warmup, repeats=repeats)
     return before, after

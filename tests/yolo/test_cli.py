@@ -44,6 +44,11 @@ def test_optimize_then_detect_on_the_fused_graph(ddddocr: onnx.ModelProto, tmp_p
         found[name] = json.loads(run.output)["detections"]
     assert len(found["host"]) >= 5  # ten characters; ddddocr's detector finds most of them
     assert [d["box"] for d in found["host"]] == [d["box"] for d in found["fused"]]
+    again = CliRunner().invoke(cli, ["optimize", str(tmp_path / "out" / "det.onnx"), "--config", str(config), "-o",
+                                     str(tmp_path / "again"), "--repeats", "2"], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    report = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert all(p["status"] == "unchanged" for p in report["passes"]), report["passes"]  # a fixed point
 
 
 def _exit(args: list[str]) -> tuple[int, str]:
