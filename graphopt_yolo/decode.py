@@ -118,10 +118,11 @@ def decode(output: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray, 
     n, c = layout.predictions, layout.classes
     table = output.reshape(4 + c, n).T if not layout.objectness else output.reshape(n, 5 + c)
     xy, wh = table[:, 0:2], table[:, 2:4]
-    if not layout.decoded:
+    if layout.decoded:
+        half = wh * np.float32(0.5)
+    else:  # YOLOX's (t_xy + grid)·stride and exp(t_wh)·stride, halved
         grid, stride = grid_and_strides(*layout.input_hw)
-        xy, wh = (xy + grid) * stride, np.exp(wh) * stride
-    half = wh * np.float32(0.5)
+        xy, half = (xy + grid) * stride, np.exp(wh) * (stride * np.float32(0.5))
     boxes = np.concatenate([xy - half, xy + half], axis=1)
     scores = table[:, 5:] if layout.objectness else table[:, 4:]
     labels = np.argmax(scores, axis=1)

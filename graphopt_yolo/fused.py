@@ -100,12 +100,14 @@ def decode(writer: GraphWriter, output: str, layout: Layout) -> tuple[str, str, 
                                                                                                      _i64(1))])
 
     xy, wh = columns(0, 2), columns(2, 4)
-    if not layout.decoded:
+    if layout.decoded:
+        half = writer.op(stage, "Mul", [wh, writer.constant(stage, "half", _f32(0.5))])
+    else:  # exp(t)·stride·0.5 as exp(t)·(stride/2): the same float32 numbers (powers of two), one Mul
         grid, stride = grid_and_strides(*layout.input_hw)
-        stride_name = writer.constant(stage, "stride", stride)
-        xy = writer.op(stage, "Mul", [writer.op(stage, "Add", [xy, writer.constant(stage, "grid", grid)]), stride_name])
-        wh = writer.op(stage, "Mul", [writer.op(stage, "Exp", [wh]), stride_name])
-    half = writer.op(stage, "Mul", [wh, writer.constant(stage, "half", _f32(0.5))])
+        xy = writer.op(stage, "Mul", [writer.op(stage, "Add", [xy, writer.constant(stage, "grid", grid)]),
+                                      writer.constant(stage, "stride", stride)])
+        half = writer.op(stage, "Mul", [writer.op(stage, "Exp", [wh]), writer.constant(stage, "half_stride",
+                                                                                       stride * np.float32(0.5))])
     boxes = writer.op(stage, "Concat", [writer.op(stage, "Sub", [xy, half]), writer.op(stage, "Add", [xy, half])],
                       axis=1)
     scores = columns(5 if layout.objectness else 4, (5 if layout.objectness else 4) + c)

@@ -17,6 +17,7 @@ def _onnxruntime_resize(image: np.ndarray, height: int, width: int) -> np.ndarra
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                               [helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 3, height, width])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what older onnxruntime builds (Python 3.10's) read
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return session.run(None, {"x": image})[0]
 
