@@ -27,6 +27,7 @@ from graphopt.detections import Detections
 from graphopt.errors import ConfigError
 from graphopt.nms import fast_nms, greedy_nms
 from graphopt.resampling import resize_frame
+from graphopt.workloads import FrameDetector
 
 from .config import YoloConfig
 from .decode import decode, placement, score_form
@@ -113,7 +114,7 @@ class HostDetector:
 
 
 def detector_for_model(config: YoloConfig, model: onnx.ModelProto, *, threshold: float | None,
-                       source: str) -> HostDetector:
+                       source: str) -> FrameDetector:
     """The host pipeline for an exported network, the fused graph for a fused one."""
     from graphopt.graph import takes_a_frame
 
@@ -124,4 +125,4 @@ def detector_for_model(config: YoloConfig, model: onnx.ModelProto, *, threshold:
                           "set score_threshold in the config before 'graphopt optimize' instead of --threshold")
     from .fused import FusedDetector
 
-    return FusedDetector(model, config)  # type: ignore[return-value]
+    return FusedDetector(model, config)
