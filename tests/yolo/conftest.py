@@ -16,10 +16,11 @@ from graphopt_yolo.layout import grid_cells
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 import model_set
 
-#: NudeNet's client (nudenet.py): the picture padded at the bottom/right, RGB, /255, 320×320, cv2.dnn.NMSBoxes
-#: (class-agnostic) at score 0.25, IoU 0.45.
-NUDENET = YoloConfig(frame_width=640, frame_height=480, input_size=(320, 320), pad="top-left", score_threshold=0.25,
-                     iou_threshold=0.45, class_agnostic=True, max_detections=20, pre_nms_top_k=40)
+#: NudeNet's client (nudenet.py): the picture padded with black at the bottom/right, RGB, /255, 320×320,
+#: cv2.dnn.NMSBoxes (class-agnostic) at score 0.25, IoU 0.45.
+NUDENET = YoloConfig(frame_width=640, frame_height=480, input_size=(320, 320), pad="top-left", pad_value=0,
+                     score_threshold=0.25, iou_threshold=0.45, class_agnostic=True, max_detections=20,
+                     pre_nms_top_k=40)
 #: ddddocr's client (DetectionEngine.get_bbox): BGR, top-left letterbox with 114, raw 0–255 pixels, the
 #: grid/stride decode on the host, obj·cls, class-agnostic NMS at 0.45, score above 0.1.
 DDDDOCR = YoloConfig(frame_width=640, frame_height=480, pad="top-left", channels="bgr", scale=1.0, score_threshold=0.1,
