@@ -10,10 +10,18 @@ counts.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BoundaryTraffic", "HostStage", "TrafficChange"]
+import numpy as np
+import onnx
+from onnx import helper
+
+from .graph import declared_dims, graph_inputs
+
+__all__ = ["BoundaryTraffic", "HostStage", "TrafficChange", "graph_traffic"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +89,17 @@ class TrafficChange:
             "host_stages_removed": [stage.to_dict() for stage in self.host_stages_removed],
             "host_ops_removed": self.host_ops_removed,
         }
+
+
+def graph_traffic(model: onnx.ModelProto) -> BoundaryTraffic:
+    """One call of a graph with static shapes: its inputs in, its outputs out (a fused detector's traffic)."""
+
+    def size(values: Sequence[onnx.ValueInfoProto]) -> int:
+        total = 0
+        for value in values:
+            dims = declared_dims(value) or []
+            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)).itemsize
+            total += math.prod(int(d) for d in dims if isinstance(d, int)) * itemsize
+        return total
+
+    return BoundaryTraffic(calls=1, bytes_in=size(graph_inputs(model)), bytes_out=size(list(model.graph.output)))

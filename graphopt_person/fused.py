@@ -55,7 +55,7 @@ from graphopt.detections import FUSED_DETECTOR_OUTPUTS, Detections
 from graphopt.errors import ConfigError
 from graphopt.graph import declared_dims
 from graphopt.model_io import load_model
-from graphopt.traffic import BoundaryTraffic, HostStage
+from graphopt.traffic import BoundaryTraffic, HostStage, graph_traffic
 from graphopt.verify import format_dims, graph_inputs
 
 from .grid import grid_boxes
@@ -406,17 +406,8 @@ def naive_traffic(interface: NetworkInterface, spec: DetectorSpec) -> BoundaryTr
 
 
 def fused_traffic(model: onnx.ModelProto) -> BoundaryTraffic:
-    """One call: the graph inputs in, the graph outputs out (static shapes)."""
-
-    def size(values: Sequence[onnx.ValueInfoProto]) -> int:
-        total = 0
-        for value in values:
-            dims = declared_dims(value) or []
-            itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)).itemsize
-            total += math.prod(int(d) for d in dims if isinstance(d, int)) * itemsize
-        return total
-
-    return BoundaryTraffic(calls=1, bytes_in=size(graph_inputs(model)), bytes_out=size(list(model.graph.output)))
+    """One call: the graph inputs in, the graph outputs out (static shapes): :func:`graphopt.traffic.graph_traffic`."""
+    return graph_traffic(model)
 
 
 def naive_host_stages(spec: DetectorSpec, *, max_detections: int | None = None) -> tuple[HostStage, ...]:

@@ -10,6 +10,7 @@ on the workload's frames (:func:`check`): the same detections, boxes within
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,14 +22,26 @@ from graphopt.nms import fast_nms, greedy_nms
 from graphopt.passes.base import PassResult
 from graphopt.passes.host_stages import HostFusionMismatch
 from graphopt.timing import measure_latency_interleaved
+from graphopt.traffic import BoundaryTraffic, HostStage, TrafficChange, graph_traffic
 
 from .config import YoloConfig
+from .decode import placement
 from .fused import FusedDetector, build_fused_model
 from .host import HostDetector
-from .layout import find_layout
+from .layout import Layout, find_layout
 from .pictures import pictures
 
-__all__ = ["BOX_TOLERANCE", "SCORE_TOLERANCE", "benchmark_per_frame", "check", "compare", "fuse", "nms_description"]
+__all__ = [
+    "BOX_TOLERANCE",
+    "SCORE_TOLERANCE",
+    "benchmark_per_frame",
+    "check",
+    "compare",
+    "fuse",
+    "host_stages",
+    "nms_description",
+    "traffic",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +67,39 @@ def nms_description(config: YoloConfig) -> str:
             "and boxes greedy NMS keeps may drop)")
 
 
+def host_stages(config: YoloConfig, layout: Layout) -> tuple[HostStage, ...]:
+    """The host pipeline's work per frame, stage by stage, as element operations and comparisons (estimates)."""
+    frame = 3 * config.frame_height * config.frame_width
+    rows, cols = placement(config, layout.input_hw).resized_hw
+    pixels = 3 * layout.input_hw[0] * layout.input_hw[1]
+    steps = int(config.scale != 1) + int(any(config.mean)) + int(any(s != 1 for s in config.std))
+    n, k = layout.predictions, config.pre_nms_top_k
+    scores = layout.classes + int(layout.objectness)
+    return (
+        HostStage("preprocess", frame, "uint8 HWC frame to float32 NCHW"),
+        HostStage("resize", 7 * 3 * rows * cols if (rows, cols) != (config.frame_height, config.frame_width) else 0,
+                  "half-pixel bilinear resize, four taps per pixel"),
+        HostStage("pad_normalize", pixels * (1 + steps), "letterbox padding and normalization"),
+        HostStage("decode", n * (scores + 8 + (0 if layout.decoded else 6)), "best class, score, corners"),
+        HostStage("select", n + n * math.ceil(math.log2(max(k, 2))), f"threshold and the best {k}"),
+        HostStage("nms", 12 * k * k, f"pairwise IoU of {k} candidates and greedy suppression"),
+        HostStage("boxes", 8 * config.max_detections, "boxes back to frame pixels, clipped"),
+    )
+
+
+def traffic(config: YoloConfig, layout: Layout, fused: onnx.ModelProto) -> TrafficChange:
+    """One call either way: a float32 input and the raw predictions before, a uint8 frame and K rows after."""
+    width = layout.classes + (5 if layout.objectness else 4)
+    before = BoundaryTraffic(calls=1, bytes_in=4 * 3 * layout.input_hw[0] * layout.input_hw[1],
+                             bytes_out=4 * layout.predictions * width)
+    return TrafficChange(before=before, after=graph_traffic(fused), host_stages_removed=host_stages(config, layout))
+
+
 def fuse(config: YoloConfig, network: onnx.ModelProto) -> PassResult:
     """The fused detector graph for the exported ``network``, with its stats and a note on the NMS used."""
     layout = find_layout(network, config)
     fused = build_fused_model(network, config, layout)
+    change = traffic(config, layout, fused)
     stats: dict[str, float] = {
         "network_nodes": len(network.graph.node),
         "fused_nodes": len(fused.graph.node),
@@ -67,14 +109,19 @@ def fuse(config: YoloConfig, network: onnx.ModelProto) -> PassResult:
         "scores_are_logits": int(not layout.probabilities),
         "nms_static": int(config.nms == "static"),
         "nms_exact": int(config.nms == "onnx" or config.nms_method == "cluster"),
-        "calls_before": 1,
-        "calls_after": 1,
+        "calls_before": change.before.calls,
+        "calls_after": change.after.calls,
+        "bytes_in_before": change.before.bytes_in,
+        "bytes_in_after": change.after.bytes_in,
+        "bytes_out_before": change.before.bytes_out,
+        "bytes_out_after": change.after.bytes_out,
+        "host_ops_removed": change.host_ops_removed,
     }
     note = (f"{layout.family} layout, {layout.classes} classes, {layout.predictions} predictions, decode "
             f"{'in the export' if layout.decoded else 'added (grid and strides)'}, scores "
             f"{'probabilities (sigmoid inside the export)' if layout.probabilities else 'logits'}; "
             + nms_description(config))
-    return PassResult(fused, True, stats, note=note)
+    return PassResult(fused, True, stats, traffic=change, note=note)
 
 
 def compare(ours: Detections, theirs: Detections, where: str) -> tuple[float, float]:

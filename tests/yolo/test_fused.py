@@ -106,5 +106,9 @@ def test_the_pass_fuses_and_checks_on_the_workload_frames(ddddocr: onnx.ModelPro
     assert result.stats["checked_frames"] == 3 and result.stats["checked_detections"] > 0
     assert result.stats["max_box_error"] <= 0.5 and result.stats["max_score_error"] <= 1e-4
     assert result.stats["decode_added"] == 1 and result.stats["scores_are_logits"] == 0
+    # One call either way; 416×416 float32 in and 3549×6 float32 out before, the frame in and 30 rows out after.
+    assert result.traffic is not None and result.traffic.before.bytes_out == 3549 * 6 * 4
+    assert result.traffic.after.bytes_in == 480 * 640 * 3 and result.traffic.after.bytes_out == 30 * 6 * 4 + 4
+    assert result.stats["host_ops_removed"] == result.traffic.host_ops_removed > 0
     assert result.note is not None and "Cluster-NMS" in result.note and "decode added" in result.note
     assert find_layout(ddddocr, DDDDOCR).family == "yolox"
