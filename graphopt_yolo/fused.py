@@ -94,10 +94,11 @@ def decode(writer: GraphWriter, output: str, layout: Layout) -> tuple[str, str, 
         table = writer.op(stage, "Reshape", [output, writer.constant(stage, "table", _i64(4 + c, n))])
         table = writer.op(stage, "Transpose", [table], perm=[1, 0])
 
+    axis = writer.constant(stage, "axis", _i64(1))
+
     def columns(start: int, end: int) -> str:
-        return writer.op(stage, "Slice", [table, writer.constant(stage, "start", _i64(start)),
-                                          writer.constant(stage, "end", _i64(end)), writer.constant(stage, "axis",
-                                                                                                     _i64(1))])
+        bounds = [writer.constant(stage, "start", _i64(start)), writer.constant(stage, "end", _i64(end))]
+        return writer.op(stage, "Slice", [table, *bounds, axis])
 
     xy, wh = columns(0, 2), columns(2, 4)
     if layout.decoded:
@@ -106,11 +107,12 @@ def decode(writer: GraphWriter, output: str, layout: Layout) -> tuple[str, str, 
         grid, stride = grid_and_strides(*layout.input_hw)
         xy = writer.op(stage, "Mul", [writer.op(stage, "Add", [xy, writer.constant(stage, "grid", grid)]),
                                       writer.constant(stage, "stride", stride)])
-        half = writer.op(stage, "Mul", [writer.op(stage, "Exp", [wh]), writer.constant(stage, "half_stride",
-                                                                                       stride * np.float32(0.5))])
+        half_stride = writer.constant(stage, "half_stride", stride * np.float32(0.5))
+        half = writer.op(stage, "Mul", [writer.op(stage, "Exp", [wh]), half_stride])
     boxes = writer.op(stage, "Concat", [writer.op(stage, "Sub", [xy, half]), writer.op(stage, "Add", [xy, half])],
                       axis=1)
-    scores = columns(5 if layout.objectness else 4, (5 if layout.objectness else 4) + c)
+    first_score = 5 if layout.objectness else 4
+    scores = columns(first_score, first_score + c)
     labels = writer.op(stage, "ArgMax", [scores], axis=1, keepdims=1)
     best = writer.op(stage, "GatherElements", [scores, labels], axis=1)
     flat = writer.constant(stage, "flat", _i64(n))
