@@ -75,6 +75,8 @@ def test_fp16_graph_is_float16_throughout_except_what_the_report_names(
     # The IoU suppression after the NMS stays float32 like the rest of the detection head.
     iou = [n.name for n in model.graph.node if n.name.startswith("fused/iou/") and n.op_type in ("MatMul", "Greater")]
     assert iou and all("pinned" in kept[name] for name in iou)
+    # The report gives the share of the FLOPs that runs in float16: the network's, all but the float32 head.
+    assert 0.9 < record.stats["float16_flop_share"] < 1
     # The network's weights halve; the head's float32 resampling matrices (as in the float32 graph) stay.
     assert record.param_bytes_after is not None and record.param_bytes_before is not None
     network = {name for n in convs for name in n.input[1:]}
