@@ -604,23 +604,27 @@ class _Head:
                          pairs: dict[str, tuple[str, str]]) -> None:
         """``W·p`` and ``W·(1 − p)`` by the node's own matrix; the log-odds is ``log(W·p / W·(1 − p))``.
 
-        ``1 − p`` is ``σ(−m)``, never a difference, so it keeps its precision
-        where ``p`` rounds to 1. Outputs no tap reaches get ``p = 0`` from the
+        ``1 − p`` is ``σ(−m) = 1 / (1 + e^m)``, never a difference, so it keeps
+        its precision where ``p`` rounds to 1. Outputs no tap reaches get ``p = 0`` from the
         zero row and ``1 − p = 1`` from an added mask, so their log-odds is
         ``−inf`` as in the log-domain form.
         """
+        info = self.info.get(value)
+        dtype = np.float32 if info is None else helper.tensor_dtype_to_np_dtype(info.elem_type)
         if value in pairs:
             p, q = pairs[value]
         else:
-            p, q = writer.op("Sigmoid", [value]), writer.op("Sigmoid", [writer.op("Neg", [value])])
+            # 1 / (1 + e^∓m), not Sigmoid: onnxruntime's CPU Sigmoid clamps its input to ±18 or so, where the
+            # complement of a confident cell still has eight orders of magnitude of float32 to go.
+            one = writer.constant("one", np.array(1, dtype))
+            p, q = (writer.op("Reciprocal", [writer.op("Add", [writer.op("Exp", [logit]), one])])
+                    for logit in (writer.op("Neg", [value]), value))
 
         def resample(probability: str) -> str:
             return writer.op("MatMul", [probability if name == value else name for name in node.input])
 
         p, q = resample(p), resample(q)
         if not taps.valid.all():
-            info = self.info.get(value)
-            dtype = np.float32 if info is None else helper.tensor_dtype_to_np_dtype(info.elem_type)
             unreached = (~taps.valid).astype(dtype).reshape((-1, 1) if taps.axis == -2 else (-1,))
             q = writer.op("Add", [q, writer.constant("unreached", unreached)])
         pairs[node.output[0]] = (p, q)

@@ -202,6 +202,30 @@ def test_linear_resampling_keeps_the_detections(matrix_first: bool, resampling: 
         assert_same_detections(model, result.model, logits(seed, 2), atol=1e-5)
 
 
+@pytest.mark.parametrize("resampling", RESAMPLINGS)
+def test_saturated_logits_keep_their_order_through_the_resampling(resampling: str) -> None:
+    # Two-class margins of 18 to 60: float32 probabilities round to 1 (the plain head sees one plateau), but
+    # the rewritten head keeps every cell apart, as float64 log-odds of the resampled probabilities do.
+    matrix = interpolation(15, GRID, zero_rows=2)
+    model = head(matrix=matrix)
+    rewritten = run_pass(model, resampling=resampling).model
+    rng = np.random.default_rng(7)
+    margin = rng.uniform(18, 60, size=(GRID, GRID))
+    x = np.stack([np.zeros_like(margin), margin])[None].astype(np.float32)
+    p, q = 1 / (1 + np.exp(-margin.astype(np.float64))), 1 / (1 + np.exp(margin.astype(np.float64)))
+    with np.errstate(divide="ignore"):
+        exact = np.log(matrix.astype(np.float64) @ p) - np.log(matrix.astype(np.float64) @ q + (matrix.sum(1) == 0)[:, None])
+    padded = np.pad(exact, 1, constant_values=-np.inf)
+    pooled = np.lib.stride_tricks.sliding_window_view(padded, (3, 3)).max(axis=(-2, -1))
+    flat = np.where(exact >= pooled, exact, -np.inf).ravel()
+    expected = np.argsort(-flat, kind="stable")[:K]
+    got = run_onnxruntime(rewritten, {"x": x})
+    np.testing.assert_array_equal(got["indices"], expected)
+    assert np.all(got["scores"] == 1)  # the reported probabilities are 1 in float32: only their order survives
+    plain = run_onnxruntime(model, {"x": x})
+    assert not np.array_equal(plain["indices"], expected)  # the probability head cannot tell them apart
+
+
 def test_resampling_with_three_taps_is_left_alone() -> None:
     # A weighted mean of three probabilities is no function of their log-odds that the head could carry.
     model = head(matrix=three_taps(GRID))
