@@ -49,12 +49,13 @@ import onnx
 from onnx import TensorProto, helper
 
 from graphopt import blocks
-from graphopt.backends.base import LatencyStats, measure_latency, time_calls_interleaved
+from graphopt.backends.base import LatencyStats, time_calls_interleaved
 from graphopt.backends.onnxruntime import create_session, run_session
 from graphopt.blocks import GraphWriter
 from graphopt.detections import FUSED_DETECTOR_OUTPUTS, Detections
 from graphopt.errors import ConfigError
 from graphopt.graph import declared_dims
+from graphopt.latency import compare_interleaved
 from graphopt.model_io import load_model
 from graphopt.traffic import BoundaryTraffic, HostStage
 from graphopt.verify import format_dims, graph_inputs
@@ -551,13 +552,15 @@ def benchmark_per_frame(
     """Time per frame of the host pipeline around ``network`` and of the ``fused`` graph, on the same frame.
 
     The frame is the first synthetic test scene, so that the NMS and top-K
-    see real peaks. Both run on ``providers`` (onnxruntime's; default CPU).
+    see real peaks. Both run on ``providers`` (onnxruntime's; default CPU),
+    interleaved round by round.
     """
     from .naive import NaiveDetector
 
     frame = first_test_frame(config)
     naive = NaiveDetector(network, config.detector, providers=providers)
     graph = FusedDetector(fused, config.detector, providers=providers)
-    before = measure_latency(lambda: naive.detect(frame), warmup=warmup, repeats=repeats)
-    after = measure_latency(lambda: graph.detect(frame), warmup=warmup, repeats=repeats)
+    # Interleaved round by round (each round's samples line up), so that the backend can judge the change.
+    before, after, _ = compare_interleaved(lambda: naive.detect(frame), lambda: graph.detect(frame),
+                                           warmup=warmup, repeats=repeats)
     return before, after

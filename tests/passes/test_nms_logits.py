@@ -213,8 +213,9 @@ def test_saturated_logits_keep_their_order_through_the_resampling(resampling: st
     margin = rng.uniform(18, 60, size=(GRID, GRID))
     x = np.stack([np.zeros_like(margin), margin])[None].astype(np.float32)
     p, q = 1 / (1 + np.exp(-margin.astype(np.float64))), 1 / (1 + np.exp(margin.astype(np.float64)))
+    weights = matrix.astype(np.float64)
     with np.errstate(divide="ignore"):
-        exact = np.log(matrix.astype(np.float64) @ p) - np.log(matrix.astype(np.float64) @ q + (matrix.sum(1) == 0)[:, None])
+        exact = np.log(weights @ p) - np.log(weights @ q + (weights.sum(1) == 0)[:, None])
     padded = np.pad(exact, 1, constant_values=-np.inf)
     pooled = np.lib.stride_tricks.sliding_window_view(padded, (3, 3)).max(axis=(-2, -1))
     flat = np.where(exact >= pooled, exact, -np.inf).ravel()
