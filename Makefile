@@ -90,6 +90,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_naive.py --json build/bench_naive.json $(RESULTS)
 	$(BIN)/python benchmarks/bench_overhead.py --json build/bench_overhead.json $(RESULTS)
 	$(BIN)/python benchmarks/bench_fp16.py --json build/bench_fp16.json $(RESULTS)
+	$(BIN)/python benchmarks/bench_head.py --json build/bench_head.json $(RESULTS)
 	$(BIN)/python benchmarks/bench_ground_plane.py --json build/bench_ground_plane.json $(RESULTS)
 	$(BIN)/python benchmarks/bench_peers.py examples/01_redundant_cnn/model.onnx --input-shape input:1x3x480x640 \
 		--frames 30 --json build/bench_peers.json $(RESULTS)

@@ -36,7 +36,7 @@ import onnx
 from .graph import TensorInfo, attribute, infer_tensor_info, set_dims
 from .model_io import iter_tensors
 
-__all__ = ["FlopCount", "GraphStats", "count_flops", "graph_stats", "parameter_bytes"]
+__all__ = ["FlopCount", "GraphStats", "count_flops", "float16_flop_share", "graph_stats", "parameter_bytes"]
 
 _ELEMENTWISE = {
     "Abs", "Acos", "Acosh", "Add", "And", "Asin", "Asinh", "Atan", "Atanh", "BitShift", "Ceil", "Celu",
@@ -150,6 +150,22 @@ def count_flops(model: onnx.ModelProto, infos: Mapping[str, TensorInfo] | None =
     return FlopCount(
         total=sum(by_op.values()), by_op=dict(sorted(by_op.items())), uncounted=dict(sorted(uncounted.items()))
     )
+
+
+def float16_flop_share(model: onnx.ModelProto, infos: Mapping[str, TensorInfo] | None = None) -> float:
+    """The share of the counted FLOPs done by nodes whose first output is float16 (0 when none are counted)."""
+    infos = infer_tensor_info(model) if infos is None else infos
+    shapes = {name: info.static_shape for name, info in infos.items()}
+    total = half = 0
+    for node in model.graph.node:
+        flops = _node_flops(node, shapes)
+        if not flops:
+            continue
+        total += flops
+        info = infos.get(node.output[0]) if node.output else None
+        if info is not None and info.elem_type == onnx.TensorProto.FLOAT16:
+            half += flops
+    return half / total if total else 0.0
 
 
 def parameter_bytes(model: onnx.ModelProto) -> int:

@@ -165,30 +165,41 @@ def max_pool_peaks(writer: GraphWriter, volume: str, shape: tuple[int, int, int]
     """Static non-maximum suppression on a ``(S, H, W)`` score volume by separable max-pooling.
 
     A cell is a peak when it equals its ``window``'s maximum (the maximum is
-    never below the cell itself) and reaches ``threshold``:
-    ``value ≥ max(pooled, threshold)``.
+    never below the cell itself): ``value ≥ pooled``. The threshold is not
+    applied to the grid: peaks below it rank below every peak above it, so the
+    caller tests the ``K`` values :func:`top_k` picks against the returned
+    threshold (``values ≥ threshold``) and gets the same detections for one
+    element-wise pass less over the volume.
 
     Returns:
         The flattened volume ``(S·H·W,)`` with every cell that is not a peak
         set to −inf (what :func:`top_k` picks from), and the name of the
-        threshold's scalar constant (for the detections that follow).
+        threshold's scalar constant (for the validity test of the picked values).
     """
     scales, rows, cols = shape
     ks, ky, kx = window
-    pooled = writer.op(stage, "Reshape", [volume, writer.constant(stage, "scale_rows",
-                                                                  np.array([1, 1, scales, rows * cols]))])
-    if ks > 1:
-        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[ks, 1], pads=[ks // 2, 0, ks // 2, 0])
-    pooled = writer.op(stage, "Reshape", [pooled, writer.constant(stage, "planes", np.array([scales, 1, rows, cols]))])
+    # The window is separable: rows and columns by MaxPool over the S planes as a batch, then the scale
+    # axis as an element-wise Max of neighbouring planes (a MaxPool across a handful of planes runs as
+    # one long single-threaded row in onnxruntime, four times the cost of either spatial pool).
+    pooled = writer.op(stage, "Reshape", [volume, writer.constant(stage, "planes", np.array([scales, 1, rows, cols]))])
     if ky > 1:
         pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[ky, 1], pads=[ky // 2, 0, ky // 2, 0])
     if kx > 1:
         pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[1, kx], pads=[0, kx // 2, 0, kx // 2])
+    if ks > 1 and scales > 1:
+        writer.op(stage, "Split", [pooled, writer.constant(stage, "split", np.ones(scales, np.int64))], axis=0)
+        split = writer.nodes[-1]
+        planes = [split.output[0], *(f"{split.output[0]}_{s}" for s in range(1, scales))]
+        split.output.extend(planes[1:])
+        reach = ks // 2
+        pooled = writer.op(stage, "Concat", [
+            writer.op(stage, "Max", planes[max(0, s - reach):s + reach + 1]) for s in range(scales)
+        ], axis=0)
     flat_shape = writer.constant(stage, "flat", np.array([scales * rows * cols], np.int64))
     pooled = writer.op(stage, "Reshape", [pooled, flat_shape])
     flat = writer.op(stage, "Reshape", [volume, flat_shape])
     limit = writer.constant(stage, "threshold", np.array(threshold, np.float32))
-    peak = writer.op(stage, "GreaterOrEqual", [flat, writer.op(stage, "Max", [pooled, limit])])
+    peak = writer.op(stage, "GreaterOrEqual", [flat, pooled])
     not_a_peak = writer.constant(stage, "not_a_peak", np.array(-np.inf, np.float32))
     return writer.op(stage, "Where", [peak, flat, not_a_peak]), limit
 
@@ -274,13 +285,16 @@ def iou_suppression(writer: GraphWriter, boxes: str, valid: str, k: int, *, iou_
     valid_row = writer.op(stage, "Reshape", [valid, writer.constant(stage, "row", np.array([1, k], np.int64))])
     suppressor = writer.op(stage, "Cast", [writer.op(stage, "And", [writer.op(stage, "And", [overlap, earlier]),
                                                                     valid_row])], to=TensorProto.FLOAT)
-    half = writer.constant(stage, "half", np.array(0.5, np.float32))
-    kept = writer.op(stage, "Cast", [valid], to=TensorProto.FLOAT)
-    # Counts of kept suppressors are small integers: exact in float32.
+    one = writer.constant(stage, "one", np.array([1], np.float32))
+    kept = writer.op(stage, "Cast", [writer.op(stage, "Reshape", [valid, writer.constant(
+        stage, "column", np.array([k, 1], np.int64))])], to=TensorProto.FLOAT)
+    # One step: kept_i = max(1 − Σ_j S_ij·kept_j, 0), i.e. 1 when no kept box suppresses i, else 0 (the
+    # counts are small integers, exact in float32); one Gemm and one Relu, no casts inside the loop.
     for _ in range(max(k - 1, 1) if method == "cluster" else 1):
-        free = writer.op(stage, "Less", [writer.op(stage, "MatMul", [suppressor, kept]), half])
-        kept = writer.op(stage, "Cast", [free], to=TensorProto.FLOAT)
-    keep = writer.op(stage, "And", [free, valid])
+        kept = writer.op(stage, "Relu", [writer.op(stage, "Gemm", [suppressor, kept, one], alpha=-1.0, beta=1.0)])
+    free = writer.op(stage, "Reshape", [kept, writer.constant(stage, "flat", np.array([k], np.int64))])
+    keep = writer.op(stage, "And", [writer.op(stage, "Greater", [free, writer.constant(
+        stage, "half", np.array(0.5, np.float32))]), valid])
     _pinned(writer, start)
     return keep
 

@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 
 from .analysis import GraphStats, graph_stats
-from .timing import measure_latency_interleaved
+from .latency import compare_interleaved
 from .traffic import TrafficChange
 
 if TYPE_CHECKING:  # verify runs models in onnxruntime; the record only holds its results
@@ -197,13 +197,14 @@ class LatencyInstrumentation(PassInstrumentation):
         feeds = self.feeds(self._before)
         sessions = [create_session(m, what=what) for m, what in ((self._before, f"the graph before {record.name}"),
                                                                   (model, f"the graph after {record.name}"))]
-        runs = [lambda s=s: s.run(None, feeds) for s in sessions]
-        stats = measure_latency_interleaved(runs, warmup=3, repeats=self.repeats)
-        before, after = stats[0].median_ms, stats[1].median_ms
+        first, second = sessions
+        stats_before, stats_after, change = compare_interleaved(
+            lambda: first.run(None, feeds), lambda: second.run(None, feeds), warmup=3, repeats=self.repeats)
+        before, after = stats_before.median_ms, stats_after.median_ms
         record.stats.update(latency_before_ms=before, latency_after_ms=after)
         record.message = (f"{record.message}; " if record.message else "") + (
-            f"latency {before:.1f} → {after:.1f} ms per frame ({before / after:.2f}× faster, onnxruntime CPU, "
-            f"median of {self.repeats} interleaved runs)")
+            f"latency {before:.1f} → {after:.1f} ms per frame ({change.verdict}; onnxruntime CPU, "
+            f"medians of {self.repeats} interleaved rounds)")
         self._before = None
 
 

@@ -218,6 +218,8 @@ class GraphProfile:
     #: Operator type → mean ms per run, largest first.
     by_op_type: dict[str, float] = field(default_factory=dict)
     provider: str = "CPUExecutionProvider"
+    #: Node name (as onnxruntime names it after its own fusions) → ms in the median run.
+    by_node: dict[str, float] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -267,14 +269,18 @@ def profile_graph(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, la
     # kernels_ms: a mean over runs would let one slow run on a busy machine outweigh the median.
     median_run = sorted(range(len(per_run)), key=per_run.__getitem__)[(len(per_run) - 1) // 2] if per_run else None
     by_type: dict[str, float] = {}
+    by_node: dict[str, float] = {}
     for event in runs_kernels[median_run] if median_run is not None else []:
         op = event.get("args", {}).get("op_name", "?")
         by_type[op] = by_type.get(op, 0.0) + event["dur"] / 1000
+        node = str(event["name"]).removesuffix("_kernel_time")
+        by_node[node] = by_node.get(node, 0.0) + event["dur"] / 1000
     return GraphProfile(
         label=label, runs=len(spans), wall_ms=statistics.median(walls),
         kernels_ms=per_run[median_run] if median_run is not None else 0.0,
         unprofiled_ms=unprofiled.median_ms,
         by_op_type=dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
+        by_node=by_node,
     )
 
 
@@ -300,7 +306,8 @@ def to_json(results: Sequence[OpFamilyResult], graphs: Sequence[GraphProfile]) -
         "schema": SCHEMA, "machine": machine_description(),
         "op_families": [asdict(r) for r in results], "families": family_summary(results),
         "original": {k: list(v) for k, v in ORIGINAL.items()},
-        "graphs": [{**asdict(g), "coverage": g.coverage} for g in graphs],
+        "graphs": [{**{k: v for k, v in asdict(g).items() if k != "by_node"}, "coverage": g.coverage}
+                   for g in graphs],
     }, indent=2)
 
 

@@ -266,7 +266,8 @@ class Report:
             lines.append(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}")
             if b.latency_before and b.latency_after:
                 ratio = b.latency_before.median_ms / b.latency_after.median_ms
-                verdict = b.latency_change.verdict if b.latency_change else f"{ratio:.2f}× faster"
+                verdict = b.latency_change.verdict if b.latency_change else (
+                    f"ratio {ratio:.2f}, timed one after the other: no noise verdict")
                 lines.append(
                     f"latency {b.latency_what} (median / p90 over {b.latency_after.repeats} runs): "
                     f"{b.latency_before.median_ms:.2f} / {b.latency_before.p90_ms:.2f} ms → "

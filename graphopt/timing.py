@@ -11,7 +11,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,9 +49,12 @@ class LatencyStats:
     max_ms: float
     warmup: int
     repeats: int
+    #: The timed runs in order (rounds of an interleaved timing line up with the other call's), so that a
+    #: comparison can judge a change against the noise; not part of the report's JSON.
+    samples_ms: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "samples_ms"}
 
 
 def measure_latency(run: Callable[[], object], *, warmup: int = 5, repeats: int = 30) -> LatencyStats:
@@ -126,4 +129,5 @@ def latency_stats(times: Sequence[float], *, warmup: int) -> LatencyStats:
         max_ms=max(times),
         warmup=warmup,
         repeats=len(times),
+        samples_ms=tuple(float(t) for t in times),
     )

@@ -19,8 +19,9 @@
    and a fixed-size ``TopK`` picks the best ``max_detections`` peaks; their
    grid cells become boxes through two small lookup tables;
 5. greedy IoU suppression across scales (one person, one box) over those
-   ``K`` candidates, in static form (:func:`graphopt.blocks.iou_suppression`,
-   Cluster-NMS: exactly greedy), and the kept rows moved to the front.
+   ``K`` candidates, in static form (:func:`graphopt.blocks.iou_suppression`:
+   Cluster-NMS, exactly greedy, or Fast-NMS, as ``nms_iou_method`` says), and
+   the kept rows moved to the front.
 
 The graph returns ``scores`` ``[K]`` float32, ``boxes`` ``[K, 4]`` float32
 ``(x0, y0, x1, y1)``, ``cells`` ``[K, 3]`` int32 ``(scale, row, column)`` and
@@ -48,12 +49,13 @@ import onnx
 from onnx import TensorProto, helper
 
 from graphopt import blocks
-from graphopt.backends.base import LatencyStats, measure_latency, time_calls_interleaved
+from graphopt.backends.base import LatencyStats, time_calls_interleaved
 from graphopt.backends.onnxruntime import create_session, run_session
 from graphopt.blocks import GraphWriter
 from graphopt.detections import FUSED_DETECTOR_OUTPUTS, Detections
 from graphopt.errors import ConfigError
 from graphopt.graph import declared_dims
+from graphopt.latency import compare_interleaved
 from graphopt.model_io import load_model
 from graphopt.traffic import BoundaryTraffic, HostStage, graph_traffic
 from graphopt.verify import format_dims, graph_inputs
@@ -64,7 +66,6 @@ from .spec import DetectorConfig, DetectorSpec
 
 __all__ = [
     "FRAME_INPUT",
-    "IOU_METHOD",
     "OUTPUTS",
     "PERSON_CLASS",
     "VOLUME_OUTPUT",
@@ -87,8 +88,6 @@ FRAME_INPUT = "frame"
 OUTPUTS = FUSED_DETECTOR_OUTPUTS
 VOLUME_OUTPUT = "score_volume"
 PERSON_CLASS = 1  # the network's class order is (background, person)
-#: The static form of the IoU suppression: Cluster-NMS, greedy exactly (see :func:`graphopt.blocks.iou_suppression`).
-IOU_METHOD = "cluster"
 MIN_OPSET = 13  # Unsqueeze/ReduceSum take axes as inputs; Resize has its (X, roi, scales, sizes) form
 
 # Node-name prefix of everything the fusion adds around the network copies.
@@ -331,9 +330,9 @@ def _scale_plane(writer: GraphWriter, network: onnx.GraphProto, interface: Netwo
 def _detections(writer: GraphWriter, spec: DetectorSpec, values: str, indices: str, limit: str, k: int) -> None:
     """The ``scores``, ``boxes``, ``cells`` and ``num_detections`` outputs from the top-K values and flat indices.
 
-    The peaks at least the threshold go through greedy IoU suppression across
-    scales (:func:`graphopt.blocks.iou_suppression`, Cluster-NMS: exactly
-    greedy), and the kept rows move to the front.
+    The peaks at least the threshold go through IoU suppression across scales
+    (:func:`graphopt.blocks.iou_suppression` in the form ``spec.nms_iou_method``
+    names), and the kept rows move to the front.
     """
     _, grid_rows, grid_cols = spec.grid_shape
     stage = "detections"
@@ -361,7 +360,7 @@ def _detections(writer: GraphWriter, spec: DetectorSpec, values: str, indices: s
     keep = valid
     if spec.nms_iou_threshold < 1:  # IoU > 1 never holds: at 1 the suppression is off
         keep = blocks.iou_suppression(writer, boxes, valid, k, iou_threshold=spec.nms_iou_threshold,
-                                      method=IOU_METHOD)
+                                      method=spec.nms_iou_method)
     order, kept, count = blocks.keep_first(writer, keep, k)
     zero = writer.constant(stage, "zero", np.array(0, np.float32))
     writer.op(stage, "Where", [kept, writer.op(stage, "Gather", [values, order], axis=0), zero], output="scores")
@@ -544,13 +543,15 @@ def benchmark_per_frame(
     """Time per frame of the host pipeline around ``network`` and of the ``fused`` graph, on the same frame.
 
     The frame is the first synthetic test scene, so that the NMS and top-K
-    see real peaks. Both run on ``providers`` (onnxruntime's; default CPU).
+    see real peaks. Both run on ``providers`` (onnxruntime's; default CPU),
+    interleaved round by round.
     """
     from .naive import NaiveDetector
 
     frame = first_test_frame(config)
     naive = NaiveDetector(network, config.detector, providers=providers)
     graph = FusedDetector(fused, config.detector, providers=providers)
-    before = measure_latency(lambda: naive.detect(frame), warmup=warmup, repeats=repeats)
-    after = measure_latency(lambda: graph.detect(frame), warmup=warmup, repeats=repeats)
+    # Interleaved round by round (each round's samples line up), so that the backend can judge the change.
+    before, after, _ = compare_interleaved(lambda: naive.detect(frame), lambda: graph.detect(frame),
+                                           warmup=warmup, repeats=repeats)
     return before, after

@@ -21,7 +21,6 @@ from graphopt.traffic import TrafficChange
 
 from .data import generate_scenes
 from .fused import (
-    IOU_METHOD,
     VOLUME_OUTPUT,
     FusedDetector,
     build_fused_model,
@@ -62,11 +61,12 @@ def fuse(config: DetectorConfig, model: onnx.ModelProto) -> PassResult:
         host_ops_removed=traffic.host_ops_removed,
     )
     suppression = spec.nms_iou_threshold < 1
-    iterations = (max(spec.max_detections - 1, 1) if IOU_METHOD == "cluster" else 1) if suppression else 0
-    stats.update(iou_suppression_iterations=iterations, iou_suppression_exact=int(IOU_METHOD == "cluster"))
+    exact = spec.nms_iou_method == "cluster"
+    iterations = (max(spec.max_detections - 1, 1) if exact else 1) if suppression else 0
+    stats.update(iou_suppression_iterations=iterations, iou_suppression_exact=int(exact))
     note = None
     if suppression:
-        method = ("Cluster-NMS, greedy exactly" if IOU_METHOD == "cluster" else "Fast-NMS")
+        method = "Cluster-NMS, greedy exactly" if exact else "Fast-NMS"
         note = (f"IoU suppression at {spec.nms_iou_threshold:g} over the {spec.max_detections} candidates: "
                 f"{method} ({iterations} iteration(s))")
     return PassResult(fused, True, stats, traffic=traffic, note=note)

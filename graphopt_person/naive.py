@@ -350,7 +350,8 @@ class NaiveDetector:
         self.last_candidates = peaks_to_detections(volume, peaks, self.boxes, self.max_detections)
         detections = self.last_candidates
         if self.spec.nms_iou_threshold < 1:  # IoU > 1 never holds: at 1 the suppression is off
-            detections = suppress_overlapping(detections, self.spec.nms_iou_threshold)
+            detections = suppress_overlapping(detections, self.spec.nms_iou_threshold,
+                                              method=self.spec.nms_iou_method)  # type: ignore[arg-type]
         times["nms"] += time.perf_counter() - start
         return detections
 

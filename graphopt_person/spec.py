@@ -26,6 +26,7 @@ detector on a Kinect-like camera)::
     grid_stride = 2                # common half-resolution grid
     nms_window = [3, 13, 7]        # scale, y, x
     nms_iou_threshold = 0.5        # then greedy IoU suppression across scales; 1 turns it off
+    nms_iou_method = "fast"        # its static form: "fast" (Fast-NMS) or "cluster" (greedy exactly)
     score_threshold = 0.9457734823226929  # 0.1 FPPI on the validation scenes
     max_detections = 32
     person_height_px = 100         # person height inside a window
@@ -56,6 +57,7 @@ import onnx
 
 from graphopt.camera import PinholeCamera
 from graphopt.errors import ConfigError
+from graphopt.nms import METHODS
 from graphopt.workloads import read_toml
 
 if TYPE_CHECKING:
@@ -80,6 +82,10 @@ class DetectorSpec:
     grid_stride: int = 2
     nms_window: tuple[int, int, int] = (3, 13, 7)
     nms_iou_threshold: float = 0.5
+    #: The static form of the IoU suppression, in the graph and on the host alike: "fast" (Fast-NMS,
+    #: one step: a suppressed box still suppresses) or "cluster" (Cluster-NMS, max_detections − 1
+    #: steps: greedy exactly, at the price of two small nodes a step; see benchmarks/bench_head.py).
+    nms_iou_method: str = "fast"
     # The shipped network's threshold at 0.1 FPPI on the 200 validation scenes (benchmarks/operating_point.py).
     score_threshold: float = 0.9457734823226929
     max_detections: int = 32
@@ -295,6 +301,7 @@ _KINDS: dict[str, Any] = {
     "grid_stride": int,
     "nms_window": (int, 3),
     "nms_iou_threshold": float,
+    "nms_iou_method": str,
     "score_threshold": float,
     "max_detections": int,
     "person_height_px": float,
@@ -331,6 +338,10 @@ def _scalar(raw: Any, kind: type, where: str, source: str) -> Any:
 
 
 def _value(raw: Any, kind: Any, where: str, source: str) -> Any:
+    if kind is str:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{source}: {where} must be a string, got {raw!r}")
+        return raw
     if isinstance(kind, type):
         return _scalar(raw, kind, where, source)
     element, length = kind
@@ -369,6 +380,9 @@ def _validate_head(spec: DetectorSpec) -> None:
     """The detection head's settings: NMS, thresholds, count, box geometry, normalization."""
     if any(k < 1 or k % 2 == 0 for k in spec.nms_window):
         raise ConfigError(f"[detector] nms_window must be three odd positive sizes, got {list(spec.nms_window)}")
+    if spec.nms_iou_method not in METHODS:
+        raise ConfigError(f"[detector] nms_iou_method must be one of {', '.join(map(repr, METHODS))}, "
+                          f"got {spec.nms_iou_method!r}")
     if not 0 < spec.nms_iou_threshold <= 1:
         raise ConfigError(f"[detector] nms_iou_threshold must be in (0, 1], got {spec.nms_iou_threshold}")
     if not 0 < spec.score_threshold < 1:

@@ -53,6 +53,12 @@ FLOAT16_SATURATION_MARGIN = 12 * math.log(2)
 FLOAT32_SATURATION_MARGIN = 24 * math.log(2)
 MARGIN_BIN_EDGES = (-math.inf, 0.0, 2.0, 4.0, 6.0, FLOAT16_SATURATION_MARGIN, 12.0, FLOAT32_SATURATION_MARGIN, math.inf)
 
+#: How each ``nms_iou_method`` is described in the evaluation's results.
+_IOU_METHODS = {
+    "fast": "Fast-NMS (one static step; fast_nms_differs_frames: where greedy suppression keeps other boxes)",
+    "cluster": "greedy (Cluster-NMS, exact, in the fused graph)",
+}
+
 
 class FrameDetector(Protocol):
     def detect(self, frame: np.ndarray) -> Detections: ...
@@ -253,7 +259,7 @@ def _operating_point(spec: DetectorSpec, curve: MissRateCurve, audited: int, fas
     }
     if audited:
         extra["iou_suppression"] = {
-            "method": "greedy (Cluster-NMS, exact, in the fused graph)" if spec.nms_iou_threshold < 1 else "off",
+            "method": _IOU_METHODS[spec.nms_iou_method] if spec.nms_iou_threshold < 1 else "off",
             "iou_threshold": spec.nms_iou_threshold,
             "candidates": spec.max_detections,
             "frames": audited,

@@ -100,3 +100,20 @@ def test_bench_peers_set_smoke(tmp_path: Path) -> None:
     page = (machine / "peers.md").read_text()
     assert page.startswith(results.GENERATED_NOTE) and "bench_peers.py --set" in page and "| graphopt |" in page
     assert json.loads((machine / "peers.json").read_text())["results"]["set"] == data["set"]
+
+
+def test_bench_head_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench_head.json"
+    argv = ["--frames", "3", "--profile-runs", "3", "--settle-ms", "0", "--json", str(out)]
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "bench_head.py"), *argv],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    rows = data["variants"]
+    assert list(rows) == ["fp32", "fp16_log_sum_exp", "fp16_linear"]
+    assert all(row["frame_ms"] > 0 and row["headless_ms"] > 0 and row["head_nodes"] > 0 for row in rows.values())
+    # The linear resampling writes fewer head nodes than the log-sum-exp form; the network runs in float16.
+    assert rows["fp16_linear"]["head_nodes"] < rows["fp16_log_sum_exp"]["head_nodes"]
+    assert rows["fp32"]["float16_flop_share"] == 0
+    assert all(rows[name]["float16_flop_share"] > 0.9 for name in ("fp16_log_sum_exp", "fp16_linear"))
+    assert "head share" in proc.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from graphopt.blocks import (
     GraphWriter,
@@ -92,7 +92,7 @@ def test_resize_is_bilinear_with_half_pixel_centres() -> None:
 def test_max_pool_peaks_and_top_k_match_a_numpy_reference(window: tuple[int, int, int]) -> None:
     shape = (3, 9, 11)
     writer = GraphWriter("t")
-    candidates, _ = max_pool_peaks(writer, "volume", shape, window, 0.5)
+    candidates, threshold = max_pool_peaks(writer, "volume", shape, window, 0.5)
     values, indices = top_k(writer, candidates, 6)
     model = _model(writer, [helper.make_tensor_value_info("volume", TensorProto.FLOAT, list(shape))],
                    [values, indices])
@@ -100,11 +100,15 @@ def test_max_pool_peaks_and_top_k_match_a_numpy_reference(window: tuple[int, int
     got = run_onnxruntime(model, {"volume": volume})
     padded = np.pad(volume, [(k // 2, k // 2) for k in window], constant_values=-np.inf)
     windows = np.lib.stride_tricks.sliding_window_view(padded, window)
-    peaks = (volume >= windows.max(axis=(-3, -2, -1))) & (volume >= 0.5)
+    peaks = volume >= windows.max(axis=(-3, -2, -1))
     flat = np.where(peaks, volume, -np.inf).ravel()
     order = np.argsort(-flat, kind="stable")[:6]
     np.testing.assert_array_equal(got[values], flat[order])
     assert set(got[indices][np.isfinite(got[values])]) == set(order[np.isfinite(flat[order])])
+    # The threshold is the caller's test of the picked values: those at least it are the thresholded peaks.
+    limit = numpy_helper.to_array(next(t for t in writer.initializers if t.name == threshold))
+    above = flat[flat >= 0.5]
+    np.testing.assert_array_equal(got[values][got[values] >= limit], np.sort(above)[::-1][:6])
 
 
 def _clustered_boxes(seed: int, k: int) -> np.ndarray:

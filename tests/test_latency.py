@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
+import time
 
+import numpy as np
+import onnx
+
+from graphopt.backends.base import DeployRequest
+from graphopt.backends.onnxruntime import OnnxRuntimeBackend
 from graphopt.latency import compare_interleaved, judge
+from graphopt.report import BackendResult
+from graphopt.timing import LatencyStats
 
 
 def test_same_distribution_is_no_measurable_change():
@@ -39,3 +46,18 @@ def test_compare_interleaved_alternates_and_counts():
     assert before.repeats == after.repeats == 4
     assert order[2:] == ["b", "a", "a", "b", "b", "a", "a", "b"]  # the order rotates round by round
     assert change.verdict
+
+
+def test_the_per_frame_latency_of_a_fused_detector_is_judged_against_the_noise() -> None:
+    def per_frame(_providers: object) -> tuple[LatencyStats, LatencyStats]:
+        before, after, _ = compare_interleaved(lambda: time.sleep(0.004), lambda: time.sleep(0.001), repeats=8)
+        return before, after
+
+    model = onnx.ModelProto()
+    request = DeployRequest(source=model, optimized=model, name="model", feeds=lambda: None, source_feeds=None,
+                            per_frame=per_frame)
+    result = BackendResult(name="onnxruntime", artifact="model.onnx")
+    OnnxRuntimeBackend().time_against_source(request, None, result)  # type: ignore[arg-type]
+    assert result.latency_change is not None and result.latency_change.measurable
+    assert result.latency_change.verdict.startswith(f"{result.latency_change.ratio:.2f}× faster")
+    assert result.latency_what.endswith("timed interleaved")

@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 
 from ..errors import RuntimeRunError, first_line
-from ..latency import compare_interleaved
+from ..latency import compare_interleaved, judge
 from ..report import BackendResult
 from ..timing import LatencyStats, measure_latency
 from .base import Artifact, Backend, BuildOptions, Deployment, DeployRequest
@@ -167,8 +167,12 @@ class OnnxRuntimeBackend(Backend):
     def time_against_source(self, request: DeployRequest, artifact: Artifact, result: BackendResult) -> None:
         """Per frame through the workload's host pipeline for a fused detector, else per call on the same inputs."""
         if request.per_frame is not None:
-            result.latency_before, result.latency_after = request.per_frame(self.providers)
+            before, after = request.per_frame(self.providers)
+            result.latency_before, result.latency_after = before, after
             result.latency_what = "per frame: host pipeline → fused graph"
+            if before.samples_ms and len(before.samples_ms) == len(after.samples_ms):  # interleaved rounds
+                result.latency_change = judge(before.samples_ms, after.samples_ms)
+                result.latency_what += ", timed interleaved"
             return
         if request.source_feeds is None:
             return

@@ -43,6 +43,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ..analysis import float16_flop_share
 from ..detections import FUSED_DETECTOR_OUTPUTS
 from ..errors import ConfigError, RuntimeRunError
 from ..graph import consumers, dead_node_indices, graph_inputs, graph_output_names, infer_tensor_info, unique_name
@@ -65,7 +66,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
-STAT_KEYS = ("float16_nodes", "float32_nodes", "kept_by_guard", "casts", "initializers", "calibration_inputs")
+STAT_KEYS = ("float16_nodes", "float32_nodes", "kept_by_guard", "casts", "initializers", "calibration_inputs",
+             "float16_flop_share")
 
 _FLOAT, _HALF = TensorProto.FLOAT, TensorProto.FLOAT16
 # Casts into these types from the first are exact, so a second cast after them is the same as one.
@@ -783,6 +785,8 @@ class ConvertToFp16Pass(Pass):
             "casts": conversion.casts,
             "initializers": conversion.initializers,
             "calibration_inputs": len(feeds),
+            # The share of the graph's counted FLOPs that now runs in float16 (the rest: kept float32).
+            "float16_flop_share": round(float16_flop_share(conversion.model), 4),
         }
         details = [k.to_dict() for k in kept]
         return PassResult(conversion.model, len(conversion.converted) > 0, stats, note=note, details=details)

@@ -38,11 +38,14 @@ from ..errors import ConfigError, PreconditionError
 from ..graph import attribute, consumers, dead_node_indices, graph_output_names, infer_tensor_info, unique_name
 from .base import Pass, PassResult
 
-__all__ = ["PRECISION_KEY", "STAT_KEYS", "NmsOnLogitsPass", "log_odds", "pin_float32"]
+__all__ = ["PRECISION_KEY", "RESAMPLINGS", "STAT_KEYS", "NmsOnLogitsPass", "log_odds", "odds", "pin_float32"]
 
 logger = logging.getLogger(__name__)
 
-STAT_KEYS = ("sources", "head_nodes", "resamplings", "constants", "exits")
+STAT_KEYS = ("sources", "head_nodes", "resamplings", "constants", "exits", "on_odds")
+
+#: How a resampling ``MatMul`` is carried out on log-odds (see :class:`NmsOnLogitsPass`).
+RESAMPLINGS = ("linear", "log_sum_exp")
 
 #: Node metadata key that pins a node's precision; ConvertToFp16Pass keeps a
 #: node whose value is "float32" in float32.
@@ -56,6 +59,7 @@ _MOVES: dict[str, tuple[int, ...] | None] = {
     "Transpose": (0,), "Slice": (0,), "Gather": (0,), "Expand": (0,), "Tile": (0,), "Split": (0,),
     "Concat": None, "MaxPool": (0,), "ReduceMax": (0,), "Max": None, "Min": None, "TopK": (0,),
 }
+_RESHAPES = frozenset({"Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose"})
 _COMPARES = frozenset({"Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal"})
 _ONE_TAP_TOLERANCE = 1e-5  # row sums of float32 interpolation weights
 
@@ -70,6 +74,19 @@ def log_odds(values: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log(p) - np.log1p(-p)
     out = np.where(p <= 0, -np.inf, np.where(p >= 1, np.inf, out))
+    return out.astype(np.asarray(values).dtype)
+
+
+def odds(values: np.ndarray) -> np.ndarray:
+    """``p / (1 − p)`` element-wise, with ``p ≥ 1 → +inf`` and ``p < 0`` kept (below every odds).
+
+    The extension keeps the map increasing over all of a head's constants (a
+    fill value of ``−inf`` stays the lowest value).
+    """
+    p = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = p / (1 - p)
+    out = np.where(p < 0, p, np.where(p >= 1, np.inf, out))
     return out.astype(np.asarray(values).dtype)
 
 
@@ -142,8 +159,13 @@ class NmsOnLogitsPass(Pass):
     * data movement, max-pooling, ``Max``/``Min``, ``TopK``, comparisons and
       ``Where`` stay, their constant operands mapped to log-odds;
     * a ``MatMul`` by a constant interpolation matrix (at most two
-      non-negative weights per output, summing to one, or none) becomes the
-      weighted log-sum-exp of the taps, carried as ``(log p, log(1 − p))``;
+      non-negative weights per output, summing to one, or none) resamples
+      the probability and its complement, ``p = σ(m)`` and ``1 − p = σ(−m)``,
+      by the same matrix (``resampling="linear"``: two matrix products, no
+      cancellation in ``1 − p``) or carries ``(log p, log(1 − p))`` through a
+      weighted log-sum-exp of the taps (``resampling="log_sum_exp"``: about
+      twenty element-wise passes over the resampled grid, but no underflow
+      at any logit); the log-odds of the result is ``log(p / (1 − p))``;
     * where scores leave the head, a float32-pinned ``Sigmoid``.
 
     A Softmax/Sigmoid whose scores reach no MaxPool is left alone.
@@ -157,16 +179,27 @@ class NmsOnLogitsPass(Pass):
             logits and leaves them there: in float16, neighbouring cells can
             tie at the resolution of their log-odds, and a tie is a duplicate
             peak. ``False`` leaves the head to the conversion.
+        resampling: how a resampling is carried out on log-odds: ``"linear"``
+            (default; exact while the float32 complement ``σ(−m)`` does not
+            underflow, i.e. for log-odds below about 87, where the float32
+            probabilities of the plain head saturated long before, at 17) or
+            ``"log_sum_exp"`` (exact at any log-odds, several times the
+            element-wise work).
     """
 
     name = "nms_on_logits"
 
-    def __init__(self, *, scores: Sequence[str] = (), float32_head: bool = True) -> None:
+    def __init__(self, *, scores: Sequence[str] = (), float32_head: bool = True,
+                 resampling: str = "linear") -> None:
+        if resampling not in RESAMPLINGS:
+            raise ConfigError(f"resampling must be one of {', '.join(RESAMPLINGS)}, not '{resampling}'")
         self.scores = tuple(scores)
         self.float32_head = float32_head
+        self.resampling = resampling
 
     def __repr__(self) -> str:
-        return f"NmsOnLogitsPass(scores={self.scores!r}, float32_head={self.float32_head})"
+        return (f"NmsOnLogitsPass(scores={self.scores!r}, float32_head={self.float32_head}, "
+                f"resampling={self.resampling!r})")
 
     def requires(self, model: onnx.ModelProto) -> None:
         """A max-pooling NMS fed by Softmax or Sigmoid scores, or a head this pass rewrote already."""
@@ -198,7 +231,7 @@ class NmsOnLogitsPass(Pass):
         if not chosen:
             return PassResult(model, False, dict.fromkeys(STAT_KEYS, 0),
                               note="no Softmax or Sigmoid output reaches a max-pooling NMS")
-        stats = head.rewrite(chosen, pin=self.float32_head)
+        stats = head.rewrite(chosen, pin=self.float32_head, resampling=self.resampling)
         return PassResult(model, True, stats)
 
 
@@ -212,6 +245,7 @@ class _Head:
         self.outputs = graph_output_names(self.graph)
         self.constants = {t.name: t for t in self.graph.initializer}
         self.info = infer_tensor_info(model)
+        self.on_odds = False
 
     # -- finding the region ------------------------------------------------
     def _entry_paths(self, source: onnx.NodeProto) -> list[list[onnx.NodeProto]] | None:
@@ -328,6 +362,25 @@ class _Head:
             return taps
         return _taps(matrix)  # A @ scores: outputs along the second-to-last axis
 
+    def _entries_resampled(self, starts: Sequence[str]) -> bool:
+        """Whether the entries' log-odds reach nothing but resamplings, through reshapes only.
+
+        Then no log-odds value enters the NMS, leaves the head or meets a constant.
+        """
+        todo = list(starts)
+        while todo:
+            value = todo.pop()
+            readers = self.users.get(value, [])
+            if value in self.outputs or not readers:
+                return False
+            for node in readers:
+                kind = self._kind(node, value)
+                if kind == "move" and node.op_type in _RESHAPES:
+                    todo.append(node.output[0])
+                elif kind != "resample":
+                    return False
+        return True
+
     def reaches_nms(self, source: onnx.NodeProto) -> bool:
         starts = self._starts(source)
         if starts is None:
@@ -336,16 +389,22 @@ class _Head:
         return any(node.op_type == "MaxPool" for node in nodes)
 
     # -- rewriting -----------------------------------------------------------
-    def rewrite(self, sources: Sequence[onnx.NodeProto], *, pin: bool = True) -> dict[str, int]:
+    def rewrite(self, sources: Sequence[onnx.NodeProto], *, pin: bool = True,
+                resampling: str = "linear") -> dict[str, int]:
         starts = [value for source in sources for value in self._starts(source) or []]
         region, values = self._walk(starts)
         self._check_closed(region, values)
         writer = _Writer(self.graph, "nms_on_logits")
         stats = dict.fromkeys(STAT_KEYS, 0)
         stats["sources"], stats["head_nodes"] = len(sources), len(region)
+        # A float32 head whose every entry is resampled runs on the odds p / (1 − p) of the resampled
+        # probabilities: one division per cell instead of a division and a logarithm, the logarithm taken
+        # of the K values that leave. (In float16 the odds would overflow at log-odds 11: log-odds there.)
+        self.on_odds = pin and resampling == "linear" and self._entries_resampled(starts)
+        stats["on_odds"] = int(self.on_odds)
         placed: dict[int, list[onnx.NodeProto]] = {}  # nodes to insert before the graph node with this id
         replaced = self._rewrite_entries(writer, sources, values, placed)
-        self._rewrite_region(writer, region, values, placed, replaced, stats)
+        self._rewrite_region(writer, region, values, placed, replaced, stats, resampling)
         stats["exits"] = self._add_exits(writer, region, values, replaced)
         if pin:
             # The head stays float32 (a float16 conversion reads the float16 logits into it):
@@ -393,16 +452,18 @@ class _Head:
         return replaced
 
     def _rewrite_region(self, writer: _Writer, region: Sequence[onnx.NodeProto], values: set[str],
-                        placed: dict[int, list[onnx.NodeProto]], replaced: set[int], stats: dict[str, int]) -> None:
-        """Resamplings carried out in the log domain, every constant the scores meet mapped to log-odds."""
+                        placed: dict[int, list[onnx.NodeProto]], replaced: set[int], stats: dict[str, int],
+                        resampling: str) -> None:
+        """Resamplings carried out on ``(p, 1 − p)``, every constant the scores meet mapped to log-odds."""
         pairs: dict[str, tuple[str, str]] = {}
+        resample = self._linear_resample if resampling == "linear" else self._log_domain_resample
         for node in region:
             writer.nodes = []
             if node.op_type == "MatMul":
                 value = next(name for name in node.input if name in values)
                 taps = self._resampling(node, value)
                 assert taps is not None
-                self._log_domain_resample(writer, node, value, taps, pairs)
+                resample(writer, node, value, taps, pairs)
                 placed.setdefault(id(node), []).extend(writer.nodes)
                 replaced.add(id(node))
                 stats["resamplings"] += 1
@@ -482,6 +543,8 @@ class _Head:
 
     def _mapped_constant(self, writer: _Writer, name: str) -> str:
         value = numpy_helper.to_array(self.constants[name])
+        if self.on_odds:
+            return writer.constant(f"{name.rsplit('/', 1)[-1]}.odds", odds(value))
         return writer.constant(f"{name.rsplit('/', 1)[-1]}.log_odds", log_odds(value))
 
     def _rename_readers(self, old: str, new: str) -> None:
@@ -506,6 +569,10 @@ class _Head:
                     node.input[i] = new
 
     def _pinned_sigmoid(self, writer: _Writer, value: str, output: str | None) -> str:
+        """The probability of log-odds (or odds) ``value``, in float32: ``σ(m)`` (or ``σ(log o)``)."""
+        if self.on_odds:
+            value = writer.op("Log", [value])
+            pin_float32(writer.nodes[-1])
         out = writer.op("Sigmoid", [value], output=output or writer.unique("probability"))
         pin_float32(writer.nodes[-1])
         return out
@@ -532,6 +599,39 @@ class _Head:
             else:
                 rest = writer.op("ReduceLogSumExp", [picked], axes=[axis], keepdims=0)
         writer.op("Sub", [own, rest], output=gather.output[0])
+
+    def _linear_resample(self, writer: _Writer, node: onnx.NodeProto, value: str, taps: _Taps,
+                         pairs: dict[str, tuple[str, str]]) -> None:
+        """``W·p`` and ``W·(1 − p)`` by the node's own matrix; the log-odds is ``log(W·p / W·(1 − p))``.
+
+        ``1 − p`` is ``σ(−m) = 1 / (1 + e^m)``, never a difference, so it keeps
+        its precision where ``p`` rounds to 1. Outputs no tap reaches get ``p = 0`` from the
+        zero row and ``1 − p = 1`` from an added mask, so their log-odds is
+        ``−inf`` as in the log-domain form.
+        """
+        info = self.info.get(value)
+        dtype = np.float32 if info is None else helper.tensor_dtype_to_np_dtype(info.elem_type)
+        if value in pairs:
+            p, q = pairs[value]
+        else:
+            # 1 / (1 + e^∓m), not Sigmoid: onnxruntime's CPU Sigmoid clamps its input to ±18 or so, where the
+            # complement of a confident cell still has eight orders of magnitude of float32 to go.
+            one = writer.constant("one", np.array(1, dtype))
+            p, q = (writer.op("Reciprocal", [writer.op("Add", [writer.op("Exp", [logit]), one])])
+                    for logit in (writer.op("Neg", [value]), value))
+
+        def resample(probability: str) -> str:
+            return writer.op("MatMul", [probability if name == value else name for name in node.input])
+
+        p, q = resample(p), resample(q)
+        if not taps.valid.all():
+            unreached = (~taps.valid).astype(dtype).reshape((-1, 1) if taps.axis == -2 else (-1,))
+            q = writer.op("Add", [q, writer.constant("unreached", unreached)])
+        pairs[node.output[0]] = (p, q)
+        if self.on_odds:
+            writer.op("Div", [p, q], output=node.output[0])
+        else:
+            writer.op("Log", [writer.op("Div", [p, q])], output=node.output[0])
 
     def _log_domain_resample(self, writer: _Writer, node: onnx.NodeProto, value: str, taps: _Taps,
                              pairs: dict[str, tuple[str, str]]) -> None:

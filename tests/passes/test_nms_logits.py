@@ -15,7 +15,7 @@ import graphopt
 from graphopt.errors import ConfigError, PassRequirementError, PreconditionError
 from graphopt.passes.base import PassResult
 from graphopt.passes.fp16 import convert_to_float16
-from graphopt.passes.nms_logits import PRECISION_KEY, STAT_KEYS, NmsOnLogitsPass, log_odds
+from graphopt.passes.nms_logits import PRECISION_KEY, RESAMPLINGS, STAT_KEYS, NmsOnLogitsPass, log_odds
 from graphopt.verify import run_onnxruntime
 from tests.conftest import make_model, op_types, tensor, value
 
@@ -182,19 +182,49 @@ def test_three_class_softmax_uses_log_sum_exp(opset: int) -> None:
         assert_same_detections(model, result.model, logits(seed, 3, scale=4.0), atol=1e-6)
 
 
+@pytest.mark.parametrize("resampling", RESAMPLINGS)
 @pytest.mark.parametrize("matrix_first", [True, False], ids=["rows", "columns"])
-def test_linear_resampling_is_carried_in_the_log_domain(matrix_first: bool) -> None:
+def test_linear_resampling_keeps_the_detections(matrix_first: bool, resampling: str) -> None:
     # Upsampling 8 → 15 with weights (1 − f, f), and two outputs that no source reaches (probability 0).
     matrix = interpolation(15, GRID, zero_rows=2)
     assert np.count_nonzero(matrix, axis=1).max() == 2
     model = head(matrix=matrix if matrix_first else matrix.T, matrix_first=matrix_first)
-    result = run_pass(model)
+    result = run_pass(model, resampling=resampling)
     assert result.modified
     assert result.stats["resamplings"] >= 1
-    assert "MatMul" not in op_types(result.model)
+    # linear: p and 1 − p each through the node's own matrix; log_sum_exp: no matrix product left.
+    assert op_types(result.model).count("MatMul") == (2 if resampling == "linear" else 0)
+    # linear, float32 head, every entry resampled: the NMS runs on odds, the logarithm only at the exit.
+    assert result.stats["on_odds"] == int(resampling == "linear")
+    assert op_types(result.model).count("Log") == (1 if resampling == "linear" else 0)
     assert "Softmax" not in op_types(result.model)
     for seed in SEEDS:
         assert_same_detections(model, result.model, logits(seed, 2), atol=1e-5)
+
+
+@pytest.mark.parametrize("resampling", RESAMPLINGS)
+def test_saturated_logits_keep_their_order_through_the_resampling(resampling: str) -> None:
+    # Two-class margins of 18 to 60: float32 probabilities round to 1 (the plain head sees one plateau), but
+    # the rewritten head keeps every cell apart, as float64 log-odds of the resampled probabilities do.
+    matrix = interpolation(15, GRID, zero_rows=2)
+    model = head(matrix=matrix)
+    rewritten = run_pass(model, resampling=resampling).model
+    rng = np.random.default_rng(7)
+    margin = rng.uniform(18, 60, size=(GRID, GRID))
+    x = np.stack([np.zeros_like(margin), margin])[None].astype(np.float32)
+    p, q = 1 / (1 + np.exp(-margin.astype(np.float64))), 1 / (1 + np.exp(margin.astype(np.float64)))
+    weights = matrix.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        exact = np.log(weights @ p) - np.log(weights @ q + (weights.sum(1) == 0)[:, None])
+    padded = np.pad(exact, 1, constant_values=-np.inf)
+    pooled = np.lib.stride_tricks.sliding_window_view(padded, (3, 3)).max(axis=(-2, -1))
+    flat = np.where(exact >= pooled, exact, -np.inf).ravel()
+    expected = np.argsort(-flat, kind="stable")[:K]
+    got = run_onnxruntime(rewritten, {"x": x})
+    np.testing.assert_array_equal(got["indices"], expected)
+    assert np.all(got["scores"] == 1)  # the reported probabilities are 1 in float32: only their order survives
+    plain = run_onnxruntime(model, {"x": x})
+    assert not np.array_equal(plain["indices"], expected)  # the probability head cannot tell them apart
 
 
 def test_resampling_with_three_taps_is_left_alone() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,19 @@ def test_score_volume_and_detections_match_the_host_pipeline(
         np.testing.assert_allclose(ours.scores, theirs.scores, rtol=0, atol=1e-4)
         found += len(ours)
     assert found > 0  # the scenes have people: the NMS and top-K were exercised
+
+
+@pytest.mark.parametrize("method", ["fast", "cluster"])
+def test_both_iou_methods_match_the_host_pipeline(network: onnx.ModelProto, scenes: list, method: str) -> None:
+    spec = dataclasses.replace(SPEC, nms_iou_method=method)
+    fused = build_fused_model(network, spec)
+    steps = sum(node.op_type == "Gemm" for node in fused.graph.node)
+    assert steps == (spec.max_detections - 1 if method == "cluster" else 1)
+    naive, detector = NaiveDetector(network, spec), FusedDetector(fused, spec)
+    for scene in scenes:
+        ours, theirs = detector.detect(scene.image), naive.detect(scene.image)
+        np.testing.assert_array_equal(ours.cells, theirs.cells)
+        np.testing.assert_array_equal(ours.boxes, theirs.boxes)
 
 
 def test_empty_rows_are_zero_and_counted_out(fused_with_volume: onnx.ModelProto) -> None:

@@ -174,7 +174,7 @@ def test_detector_end_to_end(detector: NaiveDetector, frame: np.ndarray) -> None
     assert np.all(np.diff(detections.scores) <= 0) and detections.scores.min() >= 0.01
     candidates = peaks_to_detections(volume, nms3d(volume, SPEC.nms_window, 0.01), grid_boxes(SPEC), 200)
     np.testing.assert_array_equal(detector.last_candidates.cells, candidates.cells)
-    expected = suppress_overlapping(candidates, SPEC.nms_iou_threshold)
+    expected = suppress_overlapping(candidates, SPEC.nms_iou_threshold, method=SPEC.nms_iou_method)  # type: ignore[arg-type]
     assert len(expected) < len(candidates)  # random weights: overlapping peaks across scales, which it removes
     np.testing.assert_array_equal(detections.cells, expected.cells)
     np.testing.assert_array_equal(detections.scores, expected.scores)

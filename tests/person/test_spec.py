@@ -36,6 +36,8 @@ def test_bundled_config_is_the_default_detector() -> None:
         ("[detector]\nnms_window = [3, 6, 3]\n", "three odd positive sizes"),
         ("[detector]\nnms_window = [3, 7]\n", "must be a list of 3 integers"),
         ("[detector]\nscore_threshold = 1.5\n", "probability in (0, 1)"),
+        ("[detector]\nnms_iou_method = 'greedy'\n", "nms_iou_method must be one of 'cluster', 'fast'"),
+        ("[detector]\nnms_iou_method = 1\n", "nms_iou_method must be a string, got 1"),
         ("[detector]\nscales = [0.1]\n", "smaller than the window"),
         ("[detector]\ngrid_stride = 7\n", "must divide the frame size"),
         ("[camera]\nheight_m = -1.0\n", "[camera] height_m must be above the floor"),
