@@ -55,7 +55,7 @@ MARGIN_BIN_EDGES = (-math.inf, 0.0, 2.0, 4.0, 6.0, FLOAT16_SATURATION_MARGIN, 12
 
 #: How each ``nms_iou_method`` is described in the evaluation's results.
 _IOU_METHODS = {
-    "fast": "Fast-NMS (one static step; fast_nms_differs_frames: where greedy suppression keeps other boxes)",
+    "fast": "Fast-NMS (one static step, on the host and in the fused graph)",
     "cluster": "greedy (Cluster-NMS, exact, in the fused graph)",
 }
 
