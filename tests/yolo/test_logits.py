@@ -1,0 +1,98 @@
+"""Scores in logit space: the export's score Sigmoids bypassed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from graphopt.passes.nms_logits import PRECISION_KEY
+from graphopt_yolo.config import YoloConfig
+from graphopt_yolo.fused import fused_detector
+from graphopt_yolo.fusion import fuse
+from graphopt_yolo.layout import find_layout
+from graphopt_yolo.logits import logit_output
+from graphopt_yolo.pictures import pictures
+
+from .conftest import DDDDOCR, NUDENET, agree, tiny_yolo
+
+CONFIGS = {"nudenet": NUDENET, "ddddocr": DDDDOCR}
+
+
+def _sigmoids_before_top_k(model: onnx.ModelProto) -> list[str]:
+    """The Sigmoid nodes above the ``TopK``'s input, up to the network's last convolutions."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    (top_k,) = [node for node in model.graph.node if node.op_type == "TopK" and node.name.startswith("yolo/select/")]
+    pending, seen, found = [top_k.input[0]], set(), []
+    while pending:
+        node = producer.get(pending.pop())
+        if node is None or node.name in seen or node.op_type == "Conv":
+            continue
+        seen.add(node.name)
+        found += [node.name] if node.op_type == "Sigmoid" else []
+        pending.extend(node.input)
+    return found
+
+
+@pytest.mark.parametrize("which", ["nudenet", "ddddocr"])
+def test_the_fused_graph_ranks_logits_and_matches_the_host(which: str, request: pytest.FixtureRequest) -> None:
+    model, config = request.getfixturevalue(which), CONFIGS[which]
+    fused, logits = fused_detector(model, config)
+    assert logits.found, logits.reason
+    assert _sigmoids_before_top_k(fused) == []
+    # The export's score Sigmoids are gone; the probability is taken of the kept rows only, after NMS.
+    final = {node.op_type for node in fused.graph.node if node.name.startswith("yolo/outputs/")}
+    assert ("Sigmoid" in final, "Exp" in final) == ((True, False) if which == "nudenet" else (False, True))
+    head = [node for node in fused.graph.node if node.name.startswith(("yolo/decode/", "yolo/select/", "yolo/nms/"))]
+    assert head and all(any(p.key == PRECISION_KEY and p.value == "float32" for p in node.metadata_props)
+                        for node in head)
+    counts = agree(model, config, pictures(config, "test", 4))  # the host ranks the export's probabilities
+    assert counts[0] > 0, counts
+    # Without the rewrite the ranking reads the export's Sigmoid output.
+    probabilities, none = fused_detector(model, dataclasses.replace(config, logit_scores=False))
+    assert not none.found and none.reason == "logit_scores = false in the config"
+    assert _sigmoids_before_top_k(probabilities)
+
+
+def test_the_pass_says_scores_on_logits(nudenet: onnx.ModelProto) -> None:
+    result = fuse(NUDENET, nudenet)
+    assert result.stats["scores_on_logits"] == 1 and result.stats["scores_are_logits"] == 0
+    assert result.note is not None and "scores on logits (1 score Sigmoid bypassed)" in result.note
+    off = fuse(dataclasses.replace(NUDENET, logit_scores=False), nudenet)
+    assert off.stats["scores_on_logits"] == 0
+    assert off.note is not None and "scores on probabilities (logit_scores = false in the config)" in off.note
+
+
+def _with_sigmoid(model: onnx.ModelProto, sigmoid_channels: int) -> onnx.ModelProto:
+    """``tiny_yolo`` (anchor-free) with a Sigmoid over the first ``sigmoid_channels`` score channels, as exports do."""
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    channels = work.graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    work.graph.node[-1].output[0] = "raw"
+    sizes = [4, sigmoid_channels, channels - 4 - sigmoid_channels]
+    work.graph.initializer.append(numpy_helper.from_array(np.array([s for s in sizes if s], np.int64), "sizes"))
+    parts = ["box", "cls", "rest"][: len([s for s in sizes if s])]
+    work.graph.node.extend([
+        helper.make_node("Split", ["raw", "sizes"], parts, axis=1),
+        helper.make_node("Sigmoid", ["cls"], ["cls_p"]),
+        helper.make_node("Concat", ["box", "cls_p", *parts[2:]], ["output"], axis=1),
+    ])
+    return work
+
+
+def test_a_sigmoid_over_part_of_the_scores_is_not_bypassed() -> None:
+    config = YoloConfig(frame_width=96, frame_height=72, max_detections=12, pre_nms_top_k=24)
+    whole = _with_sigmoid(tiny_yolo(anchor_free=True), 3)
+    found = logit_output(whole, find_layout(whole, config))
+    assert found.found and found.reason == "1 score Sigmoid bypassed"
+    part = _with_sigmoid(tiny_yolo(anchor_free=True), 2)
+    layout = find_layout(part, config)
+    assert layout.probabilities  # a Sigmoid reaches the output
+    mixed = logit_output(part, layout)
+    assert not mixed.found and mixed.reason.startswith("the sigmoid of the bypassed scores differs")
+    rng = np.random.default_rng(2)
+    frames = [(f"random {i}", rng.integers(0, 256, (72, 96, 3), dtype=np.uint8)) for i in range(2)]
+    assert all(count > 0 for count in agree(whole, config, frames))
