@@ -102,9 +102,11 @@ def logit_output(model: onnx.ModelProto, layout: Layout) -> LogitOutput:
     why = _check(model, layout, nodes, name)
     if why is not None:
         return LogitOutput((), None, why)
-    renamed = _renamed(nodes, name, LOGIT_OUTPUT)
     plural = "" if twin.bypassed == 1 else "s"
-    return LogitOutput(renamed, LOGIT_OUTPUT, f"{twin.bypassed} score Sigmoid{plural} bypassed")
+    reason = f"{twin.bypassed} score Sigmoid{plural} bypassed"
+    if not any(name in node.output for node in nodes):  # the output is a Sigmoid's: its input is the twin
+        return LogitOutput(nodes, name, reason)
+    return LogitOutput(_renamed(nodes, name, LOGIT_OUTPUT), LOGIT_OUTPUT, reason)
 
 
 def _renamed(nodes: tuple[onnx.NodeProto, ...], old: str, new: str) -> tuple[onnx.NodeProto, ...]:

@@ -1,4 +1,4 @@
-"""Scores in logit space: the export's score Sigmoids bypassed."""
+"""Scores in logit space: the export's score Sigmoids bypassed, and the float16 graph of ``--fp16``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
+import graphopt
 from graphopt.passes.nms_logits import PRECISION_KEY
 from graphopt_yolo.config import YoloConfig
-from graphopt_yolo.fused import fused_detector
+from graphopt_yolo.fused import FusedDetector, fused_detector
 from graphopt_yolo.fusion import fuse
 from graphopt_yolo.layout import find_layout
 from graphopt_yolo.logits import logit_output
@@ -20,6 +21,10 @@ from graphopt_yolo.pictures import pictures
 from .conftest import DDDDOCR, NUDENET, agree, tiny_yolo
 
 CONFIGS = {"nudenet": NUDENET, "ddddocr": DDDDOCR}
+#: Float16 moves a kept box by a fraction of a pixel and a score by a few thousandths on these frames
+#: (bench_yolo_fp16.py: 0.2 px and 3e-3 at most); these bounds are the benchmark's "identical".
+FP16_BOX_TOLERANCE = 0.5
+FP16_SCORE_TOLERANCE = 5e-3
 
 
 def _sigmoids_before_top_k(model: onnx.ModelProto) -> list[str]:
@@ -96,3 +101,31 @@ def test_a_sigmoid_over_part_of_the_scores_is_not_bypassed() -> None:
     rng = np.random.default_rng(2)
     frames = [(f"random {i}", rng.integers(0, 256, (72, 96, 3), dtype=np.uint8)) for i in range(2)]
     assert all(count > 0 for count in agree(whole, config, frames))
+    # A Sigmoid over the whole output, boxes included: bypassing it would change the boxes.
+    everything = tiny_yolo(anchor_free=True)
+    everything.graph.node[-1].output[0] = "raw"
+    everything.graph.node.append(helper.make_node("Sigmoid", ["raw"], ["output"]))
+    assert logit_output(everything, find_layout(everything, config)).reason == (
+        "the Sigmoid bypass changes the box channels")
+
+
+@pytest.mark.parametrize("which", ["nudenet", "ddddocr"])
+def test_fp16_finds_what_fp32_finds(which: str, request: pytest.FixtureRequest) -> None:
+    model, config = request.getfixturevalue(which), CONFIGS[which]
+    fp32, _ = graphopt.optimize(model, config=config)
+    fp16, report = graphopt.optimize(model, config=config, fp16=True)
+    stats = next(p.stats for p in report.passes if p.name == "convert_to_fp16")
+    assert stats["float16_flop_share"] > 0.99 and stats["kept_by_guard"] == 0
+    (top_k,) = [node for node in fp16.graph.node if node.op_type == "TopK" and node.name.startswith("yolo/select/")]
+    types = {v.name: v.type.tensor_type.elem_type for v in fp16.graph.value_info}
+    assert types[top_k.input[0]] == onnx.TensorProto.FLOAT  # the head ranks in float32
+    reference, half = FusedDetector(fp32, config), FusedDetector(fp16, config)
+    found = 0
+    for name, frame in pictures(config, "test", 4):
+        ours, theirs = half.detect(frame), reference.detect(frame)
+        assert len(ours) == len(theirs) and np.array_equal(ours.classes, theirs.classes), name
+        found += len(ours)
+        if len(ours):
+            assert np.abs(ours.boxes - theirs.boxes).max() <= FP16_BOX_TOLERANCE, name
+            assert np.abs(ours.scores - theirs.scores).max() <= FP16_SCORE_TOLERANCE, name
+    assert found > 0
