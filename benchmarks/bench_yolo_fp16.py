@@ -142,8 +142,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def compare(reference: Detections, found: Detections, tolerance: float) -> tuple[bool, int, int, float]:
-    """(identical, extra, lost, max score difference over matched detections).
+def compare(reference: Detections, found: Detections,
+            tolerance: float) -> tuple[bool, int, int, float, float]:
+    """(identical, extra, lost, max score and max box coordinate difference over matched detections).
 
     Identical: the same count and classes in the same order, boxes within
     :data:`BOX_TOLERANCE` px, scores within ``tolerance``. Matching for the
@@ -151,7 +152,7 @@ def compare(reference: Detections, found: Detections, tolerance: float) -> tuple
     detection of its class with IoU at least 0.5.
     """
     unmatched = list(range(len(found)))
-    worst, lost = 0.0, 0
+    worst, box, lost = 0.0, 0.0, 0
     for i in range(len(reference)):
         match = next((j for j in unmatched if found.classes[j] == reference.classes[i]
                       and _iou(found.boxes[j], reference.boxes[i]) >= 0.5), None)
@@ -160,10 +161,11 @@ def compare(reference: Detections, found: Detections, tolerance: float) -> tuple
             continue
         unmatched.remove(match)
         worst = max(worst, abs(float(found.scores[match]) - float(reference.scores[i])))
+        box = max(box, float(np.abs(found.boxes[match] - reference.boxes[i]).max()))
     same = (len(reference) == len(found) and np.array_equal(reference.classes, found.classes)
             and (not len(found) or (float(np.abs(reference.boxes - found.boxes).max()) <= BOX_TOLERANCE
                                     and float(np.abs(reference.scores - found.scores).max()) <= tolerance)))
-    return same, len(unmatched), lost, worst
+    return same, len(unmatched), lost, worst, box
 
 
 @dataclasses.dataclass
@@ -176,16 +178,18 @@ class Tally:
     extra: int = 0
     lost: int = 0
     max_score_diff: float = 0.0
+    max_box_diff: float = 0.0
     detections: int = 0
     highest_score: float = 0.0
     differing_frames: list[str] = dataclasses.field(default_factory=list)
     latency_ms: float = 0.0
 
     def add(self, frame: str, reference: Detections, found: Detections, tolerance: float) -> None:
-        same, extra, lost, worst = compare(reference, found, tolerance)
+        same, extra, lost, worst, box = compare(reference, found, tolerance)
         self.identical_frames += int(same)
         self.extra, self.lost, self.detections = self.extra + extra, self.lost + lost, self.detections + len(found)
         self.max_score_diff = max(self.max_score_diff, worst)
+        self.max_box_diff = max(self.max_box_diff, box)
         self.highest_score = max(self.highest_score, float(found.scores.max(initial=0.0)))
         if not same and frame not in self.differing_frames:
             self.differing_frames.append(frame)
@@ -240,11 +244,12 @@ def render(result: dict[str, Any]) -> None:
               + ", ".join(f"{v} {n}" for v, n in section["kept_by_guard"].items())
               + f"; fp16 float16 FLOP share {section['float16_flop_share']}")
         print(" | ".join(("variant", "identical frames", "detections", "extra dets", "lost dets", "max |Δscore|",
-                          "top score", "nodes", "size kB", "CPU ms", "frames that differ")))
+                          "max |Δbox| px", "top score", "nodes", "size kB", "CPU ms", "frames that differ")))
         for variant, row in section["variants"].items():
             print(" | ".join([
                 variant, f"{row['identical_frames']}/{section['frames']}", str(row["detections"]), str(row["extra"]),
-                str(row["lost"]), f"{row['max_score_diff']:.2g}", f"{row['highest_score']:.4f}", str(row["nodes"]),
+                str(row["lost"]), f"{row['max_score_diff']:.2g}", f"{row['max_box_diff']:.2g}",
+                f"{row['highest_score']:.4f}", str(row["nodes"]),
                 f"{row['model_bytes'] / 1000:.0f}", f"{row['latency_ms']:.1f}",
                 ", ".join(row["differing_frames"]) or "none",
             ]))
