@@ -10,11 +10,12 @@ import pytest
 from onnx import helper, numpy_helper
 
 import graphopt
+from graphopt.passes.fp16 import convert_to_float16
 from graphopt.passes.nms_logits import PRECISION_KEY
 from graphopt_yolo.config import YoloConfig
-from graphopt_yolo.fused import FusedDetector, fused_detector
+from graphopt_yolo.fused import FusedDetector, build_fused_model, fused_detector
 from graphopt_yolo.fusion import fuse
-from graphopt_yolo.layout import find_layout
+from graphopt_yolo.layout import find_layout, grid_cells
 from graphopt_yolo.logits import logit_output
 from graphopt_yolo.pictures import pictures
 
@@ -129,3 +130,54 @@ def test_fp16_finds_what_fp32_finds(which: str, request: pytest.FixtureRequest) 
             assert np.abs(ours.boxes - theirs.boxes).max() <= FP16_BOX_TOLERANCE, name
             assert np.abs(ours.scores - theirs.scores).max() <= FP16_SCORE_TOLERANCE, name
     assert found > 0
+
+
+def _confident_export(logits: list[float], size: int = 64) -> onnx.ModelProto:
+    """A YOLOv8-shaped export with its Sigmoid inside: one class, the first boxes overlapping, given logits.
+
+    The logits move with the frame's mean by a thousandth, so that they are computed (a float16 conversion
+    leaves values made of constants alone); the other predictions sit far below any threshold.
+    """
+    n = grid_cells(size, size)
+    boxes = np.tile(np.array([[8.0], [8.0], [6.0], [6.0]], np.float32), (1, n))
+    boxes[0, : len(logits)] = 30 + np.arange(len(logits))  # cx 30, 31, 32…: one cluster for the NMS
+    boxes[1:, : len(logits)] = [[30.0], [20.0], [20.0]]
+    bias = np.full((1, 1, n), -10.0, np.float32)
+    bias[0, 0, : len(logits)] = logits
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Reshape", ["mean", "scalar_shape"], ["shift"]),
+        helper.make_node("Mul", ["shift", "thousandth"], ["small"]),
+        helper.make_node("Add", ["bias", "small"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["probabilities"]),
+        helper.make_node("Concat", ["box_table", "probabilities"], ["output"], axis=1),
+    ]
+    inits = [numpy_helper.from_array(np.array([1, 1, 1], np.int64), "scalar_shape"),
+             numpy_helper.from_array(np.array(1e-3, np.float32), "thousandth"),
+             numpy_helper.from_array(bias, "bias"), numpy_helper.from_array(boxes[None], "box_table")]
+    graph = helper.make_graph(nodes, "confident", [helper.make_tensor_value_info("images", onnx.TensorProto.FLOAT,
+                                                                                  [1, 3, size, size])],
+                              [helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [1, 5, n])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_float16_probabilities_tie_where_logits_do_not() -> None:
+    """σ(9), σ(9.5) and σ(10) all round to 1 in float16: ranked as probabilities the first box wins the NMS."""
+    model = _confident_export([9.0, 9.5, 10.0])
+    config = YoloConfig(frame_width=64, frame_height=64, score_threshold=0.5, class_agnostic=True,
+                        max_detections=5, pre_nms_top_k=10)
+    frame = np.full((64, 64, 3), 128, np.uint8)
+    found = {}
+    for logit_scores in (True, False):
+        fused = build_fused_model(model, dataclasses.replace(config, logit_scores=logit_scores))
+        for precision, graph in (("fp32", fused), ("fp16", convert_to_float16(fused).model)):
+            found[precision, logit_scores] = FusedDetector(graph, config).detect(frame)
+    reference = found["fp32", True]
+    assert len(reference) == 1 and reference.boxes[0, 0] == pytest.approx(22.0)  # cx 32, the σ(10) box
+    for key in [("fp32", False), ("fp16", True)]:
+        np.testing.assert_allclose(found[key].boxes, reference.boxes, atol=0.05)
+        np.testing.assert_allclose(found[key].scores, reference.scores, atol=1e-4)
+    tied = found["fp16", False]
+    assert len(tied) == 1 and tied.boxes[0, 0] == pytest.approx(20.0) and tied.scores[0] == 1.0  # cx 30: a tie
