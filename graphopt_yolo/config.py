@@ -76,6 +76,9 @@ class YoloConfig:
         pre_nms_top_k: candidates taken, best first, into NMS.
         nms: ``static`` (pairwise IoU in static shapes) or ``onnx`` (``NonMaxSuppression``).
         nms_method: the static form: ``cluster`` (greedy exactly) or ``fast`` (Fast-NMS, one step).
+        logit_scores: rank on the logits under the export's score Sigmoids when they can be bypassed
+            (:mod:`graphopt_yolo.logits`), the sigmoid applied to the kept rows only; false ranks on the
+            export's probabilities.
     """
 
     frame_width: int = 640
@@ -98,6 +101,7 @@ class YoloConfig:
     pre_nms_top_k: int = 100
     nms: str = "static"
     nms_method: str = "cluster"
+    logit_scores: bool = True
     source: str = "<defaults>"
 
     def __post_init__(self) -> None:
@@ -220,7 +224,7 @@ def _converted(key: str, raw: Any, source: str) -> Any:
         if kind is int and not all(isinstance(v, int) for v in raw):
             raise ConfigError(f"{where} must be a list of {length} integers, got {raw!r}")
         return tuple(kind(v) for v in raw)
-    if key in ("class_agnostic", "decoded"):
+    if key in ("class_agnostic", "decoded", "logit_scores"):
         if not isinstance(raw, bool):
             raise ConfigError(f"{where} must be true or false, got {raw!r}")
         return raw

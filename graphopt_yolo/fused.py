@@ -19,6 +19,13 @@ around the network, op for op:
    (:func:`graphopt.blocks.keep_first`), ``max_detections`` of them;
 6. the probability of the kept rows only, boxes back in frame pixels, clipped.
 
+Where the export's score channels come out of Sigmoid nodes, the decode reads
+the logits under them instead (:mod:`graphopt_yolo.logits`; the config's
+``logit_scores``): threshold, ranking, top-K and the NMS order run on logits,
+and the sigmoid is applied to the kept rows only. Every node from the decode
+on is pinned to float32 (:func:`graphopt.passes.nms_logits.pin_float32`), so
+that ``--fp16`` converts the network and leaves the head alone.
+
 Outputs (:data:`graphopt.detections.CLASSED_DETECTOR_OUTPUTS`): ``scores``
 ``[K]``, ``boxes`` ``[K, 4]``, ``classes`` ``[K]`` int32 (−1 past the count)
 and ``num_detections`` (int32 scalar); rows past the count are zero.
@@ -26,6 +33,7 @@ and ``num_detections`` (int32 scalar); rows past the count are zero.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 
@@ -37,13 +45,16 @@ from graphopt import blocks
 from graphopt.backends.onnxruntime import create_session, run_session
 from graphopt.blocks import GraphWriter
 from graphopt.detections import CLASSED_DETECTOR_OUTPUTS, Detections
+from graphopt.graph import dead_node_indices
+from graphopt.passes.nms_logits import pin_float32
 
 from .config import YoloConfig
 from .decode import placement, score_form
 from .host import CPU, check_frame
 from .layout import Layout, find_layout, grid_and_strides
+from .logits import LogitOutput, logit_output
 
-__all__ = ["FRAME_INPUT", "OPSET", "FusedDetector", "build_fused_model", "decode"]
+__all__ = ["FRAME_INPUT", "OPSET", "FusedDetector", "build_fused_model", "decode", "fused_detector", "score_logits"]
 
 logger = logging.getLogger(__name__)
 
@@ -214,19 +225,35 @@ def _network(network: onnx.ModelProto) -> onnx.ModelProto:
     return network if opset >= OPSET else onnx.version_converter.convert_version(network, OPSET)
 
 
+def score_logits(network: onnx.ModelProto, config: YoloConfig, layout: Layout) -> LogitOutput:
+    """The logit twin of the network's output the fused graph decodes, or why it decodes the output itself."""
+    if not config.logit_scores:
+        return LogitOutput((), None, "logit_scores = false in the config")
+    return logit_output(network, layout)
+
+
 def build_fused_model(network: onnx.ModelProto, config: YoloConfig, layout: Layout | None = None) -> onnx.ModelProto:
     """The detector of ``config`` around ``network`` as one static graph (see the module docstring)."""
+    return fused_detector(network, config, layout)[0]
+
+
+def fused_detector(network: onnx.ModelProto, config: YoloConfig,
+                   layout: Layout | None = None) -> tuple[onnx.ModelProto, LogitOutput]:
+    """The fused graph, and the logit twin its decode reads (or why it reads the export's probabilities)."""
     layout = layout or find_layout(network, config)
     network = _network(network)
+    logits = score_logits(network, config, layout)
     writer = GraphWriter(_SCOPE)
     image = preprocess(writer, config, layout)
-    for node in network.graph.node:
+    for node in [*network.graph.node, *logits.nodes]:
         copy = onnx.NodeProto()
         copy.CopyFrom(node)
         copy.input[:] = [image if name == layout.input else name for name in node.input]
         writer.nodes.append(copy)
-    boxes, rank, labels = decode(writer, layout.output, layout)
-    form = score_form(layout, config.score_threshold)
+    head = len(writer.nodes)
+    scored = dataclasses.replace(layout, probabilities=False) if logits.found else layout
+    boxes, rank, labels = decode(writer, logits.name or layout.output, scored)
+    form = score_form(scored, config.score_threshold)
     boxes, rank, labels, valid = _candidates(writer, config, boxes, rank, labels, form.threshold)
     if config.nms == "onnx":
         keep = onnx_nms(writer, config, layout, boxes, labels, valid)
@@ -234,6 +261,8 @@ def build_fused_model(network: onnx.ModelProto, config: YoloConfig, layout: Layo
         keep = blocks.iou_suppression(writer, boxes, valid, config.pre_nms_top_k, iou_threshold=config.iou_threshold,
                                       method=config.nms_method, classes=None if config.class_agnostic else labels)
     _outputs(writer, config, layout, keep, boxes, rank, labels, form.final_op)
+    for node in writer.nodes[head:]:
+        pin_float32(node)  # the head: thresholds, ranks, NMS and the kept rows' sigmoid stay float32
     k = config.max_detections
     graph = helper.make_graph(
         writer.nodes, f"{network.graph.name or 'yolo'}_fused",
@@ -241,9 +270,11 @@ def build_fused_model(network: onnx.ModelProto, config: YoloConfig, layout: Layo
         [helper.make_tensor_value_info(name, *_OUTPUT_TYPES[name](k)) for name in CLASSED_DETECTOR_OUTPUTS],
         initializer=[*network.graph.initializer, *writer.initializers],
     )
+    for index in reversed(dead_node_indices(graph)):  # the bypassed Sigmoids and the export's own output
+        del graph.node[index]
     fused = helper.make_model(graph, opset_imports=list(network.opset_import), producer_name="graphopt")
     fused.ir_version = network.ir_version
-    return fused
+    return fused, logits
 
 
 class FusedDetector:

@@ -26,7 +26,7 @@ from graphopt.traffic import BoundaryTraffic, HostStage, TrafficChange, graph_tr
 
 from .config import YoloConfig
 from .decode import placement
-from .fused import FusedDetector, build_fused_model
+from .fused import FusedDetector, build_fused_model, fused_detector
 from .host import HostDetector
 from .layout import Layout, find_layout
 from .pictures import pictures
@@ -98,7 +98,8 @@ def traffic(config: YoloConfig, layout: Layout, fused: onnx.ModelProto) -> Traff
 def fuse(config: YoloConfig, network: onnx.ModelProto) -> PassResult:
     """The fused detector graph for the exported ``network``, with its stats and a note on the NMS used."""
     layout = find_layout(network, config)
-    fused = build_fused_model(network, config, layout)
+    fused, logits = fused_detector(network, config, layout)
+    on_logits = logits.found or not layout.probabilities
     change = traffic(config, layout, fused)
     stats: dict[str, float] = {
         "network_nodes": len(network.graph.node),
@@ -107,6 +108,7 @@ def fuse(config: YoloConfig, network: onnx.ModelProto) -> PassResult:
         "predictions": layout.predictions,
         "decode_added": int(not layout.decoded),
         "scores_are_logits": int(not layout.probabilities),
+        "scores_on_logits": int(on_logits),
         "nms_static": int(config.nms == "static"),
         "nms_exact": int(config.nms == "onnx" or config.nms_method == "cluster"),
         "calls_before": change.before.calls,
@@ -120,8 +122,14 @@ def fuse(config: YoloConfig, network: onnx.ModelProto) -> PassResult:
     note = (f"{layout.family} layout, {layout.classes} classes, {layout.predictions} predictions, decode "
             f"{'in the export' if layout.decoded else 'added (grid and strides)'}, scores "
             f"{'probabilities (sigmoid inside the export)' if layout.probabilities else 'logits'}; "
-            + nms_description(config))
+            + _score_description(on_logits, logits.reason) + "; " + nms_description(config))
     return PassResult(fused, True, stats, traffic=change, note=note)
+
+
+def _score_description(on_logits: bool, reason: str) -> str:
+    if on_logits:
+        return f"scores on logits ({reason}): threshold, top-K and NMS order before the sigmoid, exact"
+    return f"scores on probabilities ({reason})"
 
 
 def compare(ours: Detections, theirs: Detections, where: str) -> tuple[float, float]:

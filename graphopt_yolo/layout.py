@@ -13,8 +13,9 @@ input at strides 8, 16 and 32 (``cells = Σ (h/s)·(w/s)``):
 
 Scores are probabilities when the output's score channels come from a
 ``Sigmoid`` the export left in the graph (both reference models do), else
-logits; the decode thresholds and ranks in the form given (see
-:mod:`graphopt_yolo.decode`).
+logits; the host pipeline thresholds and ranks in the form given (see
+:mod:`graphopt_yolo.decode`), the fused graph on the logits under those
+Sigmoids where it can (:mod:`graphopt_yolo.logits`).
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ from graphopt.graph import declared_dims, format_dims, graph_inputs
 
 from .config import YoloConfig
 
-__all__ = ["STRIDES", "Layout", "find_layout", "grid_and_strides", "grid_cells"]
+__all__ = ["MOVING_OPS", "STRIDES", "Layout", "find_layout", "grid_and_strides", "grid_cells"]
 
 logger = logging.getLogger(__name__)
 
 STRIDES = (8, 16, 32)
-#: Ops that move a tensor's values without changing them: the path from a score Sigmoid to the output.
-_LAYOUT_OPS = {"Concat", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity"}
+#: Ops that move a tensor's values without changing them (the path from a score Sigmoid to the output), with
+#: the inputs that carry the values (None: all of them).
+MOVING_OPS: dict[str, tuple[int, ...] | None] = {
+    "Concat": None, "Reshape": (0,), "Transpose": (0,), "Slice": (0,), "Split": (0,), "Squeeze": (0,),
+    "Unsqueeze": (0,), "Flatten": (0,), "Identity": (0,), "Gather": (0,),
+}
 
 
 @dataclass(frozen=True)
@@ -138,14 +143,16 @@ def _reaches_sigmoid(model: onnx.ModelProto, name: str) -> bool:
     producer = {out: node for node in model.graph.node for out in node.output}
     pending, seen = [name], set()
     while pending:
-        node = producer.get(pending.pop())
-        if node is None or node.name in seen:
+        value = pending.pop()
+        node = producer.get(value)
+        if node is None or value in seen:
             continue
-        seen.add(node.name)
+        seen.add(value)  # by value: exports may leave nodes unnamed
         if node.op_type == "Sigmoid":
             return True
-        if node.op_type in _LAYOUT_OPS:
-            pending.extend(node.input[:1] if node.op_type != "Concat" else node.input)
+        if node.op_type in MOVING_OPS:
+            carried = MOVING_OPS[node.op_type]
+            pending.extend(v for i, v in enumerate(node.input) if v and (carried is None or i in carried))
     return False
 
 

@@ -117,3 +117,29 @@ def test_bench_head_smoke(tmp_path: Path) -> None:
     assert rows["fp32"]["float16_flop_share"] == 0
     assert all(rows[name]["float16_flop_share"] > 0.9 for name in ("fp16_log_sum_exp", "fp16_linear"))
     assert "head share" in proc.stdout
+
+
+def test_bench_yolo_fp16_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench_yolo_fp16.json"
+    # One model, two frames (a photograph and rendered text: ddddocr finds characters on both), no pauses.
+    argv = ["--only", "yolox", "--frames", "2", "--latency-frames", "2", "--settle-ms", "0", "--json", str(out),
+            "--results-dir", str(tmp_path / "results")]
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "bench_yolo_fp16.py"), *argv],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    (section,) = data["models"].values()
+    variants = section["variants"]
+    # Every variant is measured, or (onnxconverter-common comes with the bench extra) says why not.
+    assert set(variants) | set(section["failed"]) == {"fp32", "fp16_plain", "onnxconverter_common",
+                                                      "fp16_probabilities", "fp16"}
+    assert {"fp32", "fp16_plain", "fp16_probabilities", "fp16"} <= set(variants)
+    assert section["scores_on_logits"] == 1 and section["kept_by_guard"]["fp16"] == 0
+    assert variants["fp32"]["identical_frames"] == 2 and variants["fp32"]["detections"] > 0
+    assert variants["fp16"]["identical_frames"] == 2 and variants["fp16"]["differing_frames"] == []
+    assert all(row["latency_ms"] > 0 and row["nodes"] > 0 for row in variants.values())
+    assert variants["fp16"]["model_bytes"] < 0.6 * variants["fp32"]["model_bytes"]
+    assert "frames that differ" in proc.stdout
+    (page,) = (tmp_path / "results").glob("*/bench_yolo_fp16.md")
+    assert "fp16_probabilities" in page.read_text()
+    assert json.loads(page.with_suffix(".json").read_text())["results"] == data

@@ -44,7 +44,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..analysis import float16_flop_share
-from ..detections import FUSED_DETECTOR_OUTPUTS
+from ..detections import CLASSED_DETECTOR_OUTPUTS, FUSED_DETECTOR_OUTPUTS
 from ..errors import ConfigError, RuntimeRunError
 from ..graph import consumers, dead_node_indices, graph_inputs, graph_output_names, infer_tensor_info, unique_name
 from ..options import OptimizeOptions
@@ -53,12 +53,14 @@ from .base import Pass, PassResult
 from .nms_logits import PRECISION_KEY, infer_value_info, pin_float32
 
 __all__ = [
+    "CLASSED_BOX_TOLERANCE",
     "FLOAT16_MAX",
     "STAT_KEYS",
     "ConvertToFp16Pass",
     "Fp16Conversion",
     "KeptNode",
     "convert_to_float16",
+    "default_accept",
     "detections_accept",
     "outputs_accept",
 ]
@@ -66,6 +68,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504
+#: Pixels a classed detector's box may move under float16 and still be the same box (the guard's default).
+CLASSED_BOX_TOLERANCE = 0.5
 STAT_KEYS = ("float16_nodes", "float32_nodes", "kept_by_guard", "casts", "initializers", "calibration_inputs",
              "float16_flop_share")
 
@@ -511,17 +515,27 @@ def outputs_accept(*, rtol: float = 1e-2) -> Acceptance:
     return accept
 
 
-def detections_accept(*, score_tolerance: float = 1e-2) -> Acceptance:
-    """Accepts a fused detector's outputs when its detections are the same: cells, boxes, count, scores."""
+def detections_accept(*, score_tolerance: float = 1e-2, box_tolerance: float = 0.0) -> Acceptance:
+    """Accepts a fused detector's outputs when its detections are the same.
+
+    The same count, the same ``cells`` (the person detector's peaks) or
+    ``classes`` (:data:`~graphopt.detections.CLASSED_DETECTOR_OUTPUTS`), whichever
+    the outputs hold, boxes within ``box_tolerance`` (0: equal; the person
+    detector's come from tables, a YOLO's are regressed by the network) and
+    scores within ``score_tolerance``.
+    """
 
     def accept(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray]) -> str | None:
         count = int(reference["num_detections"])
         if int(candidate["num_detections"]) != count:
             return f"{int(candidate['num_detections'])} detections instead of {count}"
-        if not np.array_equal(reference["cells"][:count], candidate["cells"][:count]):
-            return "detections at other cells"
-        if not np.array_equal(reference["boxes"][:count], candidate["boxes"][:count]):
-            return "other boxes"
+        for key, what in (("cells", "detections at other cells"), ("classes", "detections of other classes")):
+            if key in reference and not np.array_equal(reference[key][:count], candidate[key][:count]):
+                return what
+        box = np.abs(reference["boxes"][:count].astype(np.float64) - candidate["boxes"][:count])
+        if box.size and not float(box.max()) <= box_tolerance:
+            return "other boxes" if box_tolerance == 0 else (
+                f"boxes moving by {float(box.max()):.3g} (more than {box_tolerance:g})")
         diff = np.abs(reference["scores"][:count].astype(np.float64) - candidate["scores"][:count])
         if diff.size and not float(diff.max()) <= score_tolerance:
             return f"scores differing by {float(diff.max()):.3g} (more than {score_tolerance:g})"
@@ -765,7 +779,7 @@ class ConvertToFp16Pass(Pass):
             feeds = list(_random_calibration(model, self._input_shapes))
         note = None
         if feeds:
-            accept = self.accept or (detections_accept() if _is_fused_detector(model) else outputs_accept())
+            accept = self.accept or default_accept(model)
             conversion, guard = _guarded(model, feeds, accept, keep=keep, keep_op_types=self.keep_op_types,
                                          keep_io_types=self.keep_io_types)
         else:
@@ -792,8 +806,19 @@ class ConvertToFp16Pass(Pass):
         return PassResult(conversion.model, len(conversion.converted) > 0, stats, note=note, details=details)
 
 
-def _is_fused_detector(model: onnx.ModelProto) -> bool:
-    return set(FUSED_DETECTOR_OUTPUTS) <= graph_output_names(model.graph)
+def default_accept(model: onnx.ModelProto) -> Acceptance:
+    """What the guard accepts by default: the same detections for a fused detector, else close outputs.
+
+    A classed detector's boxes (:data:`~graphopt.detections.CLASSED_DETECTOR_OUTPUTS`)
+    come out of the network, so float16 moves them a little: within
+    :data:`CLASSED_BOX_TOLERANCE` pixels they are the same boxes.
+    """
+    outputs = graph_output_names(model.graph)
+    if set(FUSED_DETECTOR_OUTPUTS) <= outputs:
+        return detections_accept()
+    if set(CLASSED_DETECTOR_OUTPUTS) <= outputs:
+        return detections_accept(box_tolerance=CLASSED_BOX_TOLERANCE)
+    return outputs_accept()
 
 
 def _random_calibration(model: onnx.ModelProto, shapes: Mapping[str, tuple[int, ...]],

@@ -337,3 +337,21 @@ def test_detections_accept() -> None:
     padding = detector_outputs()
     padding["cells"][2], padding["scores"][2] = [5, 5], 0.5
     assert accept(reference, padding) is None
+
+
+def test_detections_accept_for_classed_detectors() -> None:
+    """A YOLO graph's outputs: classes in place of cells, boxes regressed by the network within a tolerance."""
+    accept = detections_accept(box_tolerance=0.5)
+    reference = {**detector_outputs(), "classes": np.array([3, 0, -1], np.int32)}
+    del reference["cells"]
+
+    def changed(**values: np.ndarray) -> dict[str, np.ndarray]:
+        return {**{k: v.copy() for k, v in reference.items()}, **values}
+
+    assert accept(reference, changed()) is None
+    nudged = changed()
+    nudged["boxes"][0] += 0.4
+    assert accept(reference, nudged) is None
+    nudged["boxes"][1, 2] -= 0.75
+    assert "boxes moving by 0.75 (more than 0.5)" in (accept(reference, nudged) or "")
+    assert accept(reference, changed(classes=np.array([3, 1, -1], np.int32))) == "detections of other classes"

@@ -11,6 +11,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from graphopt_yolo.config import YoloConfig
+from graphopt_yolo.fused import FusedDetector, build_fused_model
+from graphopt_yolo.fusion import compare
+from graphopt_yolo.host import HostDetector
 from graphopt_yolo.layout import grid_cells
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
@@ -84,3 +87,15 @@ def tiny_yolo(*, anchor_free: bool, classes: int = 3, size: int = 64, seed: int 
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def agree(model: onnx.ModelProto, config: YoloConfig, frames: list[tuple[str, np.ndarray]]) -> list[int]:
+    """Detections per frame, after checking that the fused graph finds what the host pipeline finds."""
+    host = HostDetector(model, config)
+    fused = FusedDetector(build_fused_model(model, config, host.layout), config)
+    counts = []
+    for name, frame in frames:
+        ours, theirs = fused.detect(frame), host.detect(frame)
+        compare(ours, theirs, name)  # same count and classes, boxes within 0.5 px, scores within 1e-4
+        counts.append(len(ours))
+    return counts

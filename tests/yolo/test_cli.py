@@ -51,6 +51,21 @@ def test_optimize_then_detect_on_the_fused_graph(ddddocr: onnx.ModelProto, tmp_p
     assert all(p["status"] == "unchanged" for p in report["passes"]), report["passes"]  # a fixed point
 
 
+def test_optimize_fp16_keeps_the_head_in_float32(ddddocr: onnx.ModelProto, tmp_path: Path) -> None:
+    model, config = tmp_path / "det.onnx", tmp_path / "yolo.toml"
+    save_model(ddddocr, model)
+    config.write_text(DDDDOCR_TOML)
+    result = CliRunner().invoke(cli, ["optimize", str(model), "--config", str(config), "--fp16", "-o",
+                                      str(tmp_path / "out"), "--repeats", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    passes = {p["name"]: p for p in json.loads((tmp_path / "out" / "report.json").read_text())["passes"]}
+    assert "scores on logits (6 score Sigmoids bypassed)" in passes["fuse_host_stages"]["message"]
+    fp16 = passes["convert_to_fp16"]
+    assert fp16["status"] == "modified" and fp16["stats"]["kept_by_guard"] == 0
+    pinned = [k for k in fp16["details"] if k["name"].startswith("yolo/select/")]
+    assert pinned and all("pinned to float32" in k["reason"] for k in pinned)
+
+
 def _exit(args: list[str]) -> tuple[int, str]:
     result = CliRunner().invoke(cli, args)
     return result.exit_code, result.output.strip()

@@ -12,27 +12,14 @@ from graphopt.passes.host_stages import FuseHostStagesPass
 from graphopt_yolo.config import YoloConfig
 from graphopt_yolo.decode import score_form
 from graphopt_yolo.fused import FusedDetector, build_fused_model
-from graphopt_yolo.fusion import compare
 from graphopt_yolo.host import HostDetector
 from graphopt_yolo.layout import find_layout
 from graphopt_yolo.pictures import pictures
 
-from .conftest import DDDDOCR, NUDENET, tiny_yolo
+from .conftest import DDDDOCR, NUDENET, agree, tiny_yolo
 
 #: Ops whose output shape depends on data: none may be in the static form.
 DYNAMIC_OPS = {"NonZero", "NonMaxSuppression", "Loop", "If", "Scan"}
-
-
-def _agree(model: onnx.ModelProto, config: YoloConfig, frames: list[tuple[str, np.ndarray]]) -> list[int]:
-    """Detections per frame, after checking that the fused graph finds what the host pipeline finds."""
-    host = HostDetector(model, config)
-    fused = FusedDetector(build_fused_model(model, config, host.layout), config)
-    counts = []
-    for name, frame in frames:
-        ours, theirs = fused.detect(frame), host.detect(frame)
-        compare(ours, theirs, name)  # same count and classes, boxes within 0.5 px, scores within 1e-4
-        counts.append(len(ours))
-    return counts
 
 
 @pytest.mark.parametrize("which", ["nudenet", "ddddocr"])
@@ -41,7 +28,7 @@ def test_fused_graph_matches_the_host_pipeline_on_real_pictures(which: str, requ
     fused = build_fused_model(model, config)
     assert not DYNAMIC_OPS & {node.op_type for node in fused.graph.node}
     assert [o.name for o in fused.graph.output] == ["scores", "boxes", "classes", "num_detections"]
-    counts = _agree(model, config, pictures(config, "test", 4))  # astronaut, text, camera, text
+    counts = agree(model, config, pictures(config, "test", 4))  # astronaut, text, camera, text
     # Both fire on the astronaut (NudeNet: a face); ddddocr finds the characters of the rendered text too.
     assert counts[0] > 0, counts
     assert which == "nudenet" or counts[1] > 0, counts
@@ -50,10 +37,10 @@ def test_fused_graph_matches_the_host_pipeline_on_real_pictures(which: str, requ
 @pytest.mark.parametrize(("resize", "pad"), [("letterbox", "center"), ("letterbox", "top-left"), ("stretch", "center")])
 def test_every_placement_matches_the_host_pipeline(nudenet: onnx.ModelProto, resize: str, pad: str) -> None:
     config = dataclasses.replace(NUDENET, resize=resize, pad=pad, frame_width=500, frame_height=375)
-    assert _agree(nudenet, config, pictures(config, "test", 2))[0] > 0
+    assert agree(nudenet, config, pictures(config, "test", 2))[0] > 0
 
 
-def test_static_and_onnx_nms_agree(ddddocr: onnx.ModelProto) -> None:
+def test_static_and_onnx_nmsagree(ddddocr: onnx.ModelProto) -> None:
     frames = pictures(DDDDOCR, "test", 2)
     found = {}
     for nms in ("static", "onnx"):
@@ -62,7 +49,7 @@ def test_static_and_onnx_nms_agree(ddddocr: onnx.ModelProto) -> None:
         assert ("NonMaxSuppression" in {n.op_type for n in model.graph.node}) == (nms == "onnx")
         detector = FusedDetector(model, config)
         found[nms] = [detector.detect(frame) for _, frame in frames]
-        assert _agree(ddddocr, config, frames[1:])[0] > 0
+        assert agree(ddddocr, config, frames[1:])[0] > 0
     for static, onnx_form in zip(found["static"], found["onnx"], strict=True):
         assert len(static) > 0
         np.testing.assert_array_equal(static.boxes, onnx_form.boxes)
@@ -79,7 +66,7 @@ def test_logit_exports_match_in_every_nms_form(anchor_free: bool, nms: str, agno
                         max_detections=12, pre_nms_top_k=24, iou_threshold=0.3)
     rng = np.random.default_rng(1)
     frames = [(f"random {i}", rng.integers(0, 256, (72, 96, 3), dtype=np.uint8)) for i in range(3)]
-    counts = _agree(model, config, frames)
+    counts = agree(model, config, frames)
     assert all(count > 1 for count in counts), counts
 
 
