@@ -51,6 +51,7 @@ _CHOICES = {
     "channels": ("rgb", "bgr"),
     "nms": ("static", "onnx"),
     "nms_method": METHODS,
+    "domain": ("mixed", "photos", "text"),
 }
 
 
@@ -76,6 +77,9 @@ class YoloConfig:
         pre_nms_top_k: candidates taken, best first, into NMS.
         nms: ``static`` (pairwise IoU in static shapes) or ``onnx`` (``NonMaxSuppression``).
         nms_method: the static form: ``cluster`` (greedy exactly) or ``fast`` (Fast-NMS, one step).
+        domain: the workload's check, calibration and benchmark frames (:mod:`graphopt_yolo.frames`):
+            ``photos`` (faces) for person and face detectors, ``text`` (captcha-like) for character
+            detectors, ``mixed`` (the default, for a detector of unknown domain) both in turn.
     """
 
     frame_width: int = 640
@@ -98,6 +102,7 @@ class YoloConfig:
     pre_nms_top_k: int = 100
     nms: str = "static"
     nms_method: str = "cluster"
+    domain: str = "mixed"
     source: str = "<defaults>"
 
     def __post_init__(self) -> None:
