@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -117,3 +118,33 @@ def test_bench_head_smoke(tmp_path: Path) -> None:
     assert rows["fp32"]["float16_flop_share"] == 0
     assert all(rows[name]["float16_flop_share"] > 0.9 for name in ("fp16_log_sum_exp", "fp16_linear"))
     assert "head share" in proc.stdout
+
+
+def test_bench_yolo_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench_yolo.json"
+    argv = ["--frames", "3", "--warmup", "0", "--settle-ms", "0", "--json", str(out),
+            "--results-dir", str(tmp_path / "results")]
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "bench_yolo.py"), *argv],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert list(data["models"]) == ["yolov8n", "yolox"]
+    for model in data["models"].values():
+        rows = model["variants"]
+        # Every variant runs, or (onnxruntime-extensions on an export that leaves the decode out) says why.
+        assert set(rows) | set(model["failed"]) == {"host", "cv2_client", "fused", "ortx"}
+        assert {"host", "fused"} <= set(rows)
+        for variant, module in (("cv2_client", "cv2"), ("ortx", "onnxruntime_extensions")):
+            # opencv-python-headless and onnxruntime-extensions come with the bench extra; without them, a row says so.
+            if importlib.util.find_spec(module) is None:
+                assert "not installed" in model["failed"][variant]
+        assert all(r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"] and r["nodes"] > 0 for r in rows.values())
+        assert all(len(r["times_ms"]) == 3 for r in rows.values())
+        assert model["fired_frames"] == 3
+        assert rows["fused"]["same_as_host"] == 3 and rows["fused"]["max_box_diff_px"] <= 0.5
+    if importlib.util.find_spec("onnxruntime_extensions") is not None:
+        assert "ortx" in data["models"]["yolov8n"]["variants"]
+        assert "grid/stride decode" in data["models"]["yolox"]["failed"]["ortx"]
+    (page,) = (tmp_path / "results").glob("*/bench_yolo.md")
+    assert "\nfused | " in page.read_text()
+    assert json.loads(page.with_suffix(".json").read_text())["results"]["models"] == data["models"]
