@@ -7,15 +7,15 @@ see the same pixels.
 
 ``photos``
     The scikit-image photographs with a face in them (``astronaut``,
-    ``camera``): a crop that keeps the face, scaled so that the face is 17–33% of
-    the frame's height, mirrored or not, its brightness and contrast changed, placed
-    anywhere in the camera frame on a plain background. Person and face
-    detectors (NudeNet's YOLOv8n) fire on them.
+    ``camera``): a crop that keeps the face, scaled so that the face is
+    17–33% of the frame's height, mirrored or not, its brightness and
+    contrast changed, placed anywhere in the camera frame on a plain
+    background. Person and face detectors (NudeNet's YOLOv8n) fire on them.
 ``text``
     Strings of letters and digits in Pillow's built-in font (nothing is
-    downloaded), 40–96 px high, strokes 1–3 px, one or two lines at random places, dark on
-    a light background with a gradient, pixel noise and captcha-like strokes
-    and dots. Character detectors (ddddocr's YOLOX) fire on them.
+    downloaded), 40–96 px high, outlined 0–2 px, one or two lines at random
+    places, dark on a light background with a gradient, pixel noise and
+    captcha-like strokes and dots. Character detectors (ddddocr's YOLOX) fire on them.
 
 The split picks disjoint seeds: ``test`` and ``train`` frames never coincide.
 """
@@ -32,10 +32,8 @@ from PIL import Image, ImageDraw
 from graphopt.errors import ConfigError
 from graphopt.imaging import builtin_font
 
-__all__ = ["FACES", "KINDS", "photo_frame", "text_frame"]
+__all__ = ["FACES", "photo_frame", "text_frame"]
 
-#: The frame kinds the generators make (``domain`` in ``[yolo]`` adds ``mixed``: both in turn).
-KINDS = ("photos", "text")
 #: scikit-image's photographs with a face, and the face's box ``(x0, y0, x1, y1)`` in the photo's pixels.
 FACES = {"astronaut": (174, 85, 272, 180), "camera": (186, 128, 262, 194)}
 _CHARACTERS = string.ascii_letters + string.digits
@@ -118,7 +116,7 @@ def _draw_noise(draw: ImageDraw.ImageDraw, rng: np.random.Generator, height: int
 
 
 def text_frame(split: str, index: int, height: int, width: int) -> np.ndarray:
-    """Frame ``index`` of ``split``: one to three lines of random characters, captcha-like (uint8 RGB ``H×W×3``)."""
+    """Frame ``index`` of ``split``: one or two lines of random characters, captcha-like (uint8 RGB ``H×W×3``)."""
     rng = _rng("text", split, index)
     canvas = Image.fromarray(np.clip(_background(rng, height, width), 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(canvas)
