@@ -157,7 +157,8 @@ def measure_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "nodes": nodes[variant], "median_ms": stats.median_ms, "p90_ms": stats.p90_ms,
             "vs_host": "—" if variant == "host" else judge(times["host"], times[variant]).verdict,
             "same_as_host": sum(same for same, _ in verdicts), "max_box_diff_px": max(finite, default=0.0),
-            "detections": sum(len(d) for d in found[variant]), "times_ms": times[variant],
+            "detections": sum(len(d) for d in found[variant]),
+            "differing_frames": [i for i, (same, _) in enumerate(verdicts) if not same], "times_ms": times[variant],
         }
     notes = {}
     if "ortx" in calls:
@@ -199,6 +200,11 @@ def render(result: dict[str, Any]) -> None:
             print(" | ".join((variant, str(row["nodes"]), f"{row['median_ms']:.2f}", f"{row['p90_ms']:.2f}",
                               row["vs_host"], f"{row['same_as_host']}/{result['frames']}",
                               f"{row['max_box_diff_px']:.2f}", str(row["detections"]))))
+        for variant, row in model["variants"].items():
+            if row["differing_frames"]:
+                shown = ", ".join(map(str, row["differing_frames"][:12]))
+                more = len(row["differing_frames"]) - 12
+                print(f"{variant} differs from host on test frames {shown}{f' and {more} more' if more > 0 else ''}")
         for variant, why in model["failed"].items():
             print(f"{variant}: {why}")
         for variant, note in model["notes"].items():

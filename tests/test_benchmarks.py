@@ -142,6 +142,8 @@ def test_bench_yolo_smoke(tmp_path: Path) -> None:
         assert all(len(r["times_ms"]) == 3 for r in rows.values())
         assert model["fired_frames"] == 3
         assert rows["fused"]["same_as_host"] == 3 and rows["fused"]["max_box_diff_px"] <= 0.5
+        assert rows["fused"]["differing_frames"] == []
+        assert all(r["same_as_host"] + len(r["differing_frames"]) == 3 for r in rows.values())
     if importlib.util.find_spec("onnxruntime_extensions") is not None:
         assert "ortx" in data["models"]["yolov8n"]["variants"]
         assert "grid/stride decode" in data["models"]["yolox"]["failed"]["ortx"]
