@@ -84,7 +84,8 @@ evaluate: $(BIN)/.installed
 # conversions (onnxconverter-common from the bench extra), then ground-plane
 # slicing against the unsliced graphs with a sweep over its margin, then
 # graphopt against onnxruntime offline, onnxsim, onnxslim and Polygraphy on
-# the detector and on example 01.
+# the detector and on example 01, then the YOLO exports per frame (host
+# pipeline, cv2 client, fused graph, onnxruntime-extensions).
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_naive.py --json build/bench_naive.json $(RESULTS)
@@ -94,6 +95,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_ground_plane.py --json build/bench_ground_plane.json $(RESULTS)
 	$(BIN)/python benchmarks/bench_peers.py examples/01_redundant_cnn/model.onnx --input-shape input:1x3x480x640 \
 		--frames 30 --json build/bench_peers.json $(RESULTS)
+	$(BIN)/python benchmarks/bench_yolo.py --json build/bench_yolo.json $(RESULTS)
 
 # The waterfall on this machine: the naive detector, each pass added, each left
 # out (several minutes on 2 cores), into build/ablation/ and its results page.

@@ -27,6 +27,7 @@ from .errors import GraphoptError, ModelSaveError
 
 __all__ = [
     "FrameFit",
+    "builtin_font",
     "draw_boxes",
     "fill",
     "fit_frame",
@@ -135,8 +136,9 @@ def fit_frame(
     return frame, FrameFit(new_w / cols, new_h / rows, float(left), float(top))
 
 
-@lru_cache(maxsize=8)
-def _font(size: int) -> Any:
+@lru_cache(maxsize=64)
+def builtin_font(size: int) -> Any:
+    """Pillow's built-in font at ``size`` pixels (nothing is downloaded); its fixed bitmap font without FreeType."""
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
@@ -145,7 +147,7 @@ def _font(size: int) -> Any:
 
 def text_mask(text: str, *, scale: int = 1) -> np.ndarray:
     """A boolean mask of ``text`` in Pillow's built-in font, ``FONT_PX · scale`` pixels high."""
-    font = _font(FONT_PX * scale)
+    font = builtin_font(FONT_PX * scale)
     left, top, right, bottom = font.getbbox(text or " ")
     canvas = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
     ImageDraw.Draw(canvas).text((-left, -top), text, fill=255, font=font)

@@ -51,6 +51,7 @@ _CHOICES = {
     "channels": ("rgb", "bgr"),
     "nms": ("static", "onnx"),
     "nms_method": METHODS,
+    "domain": ("mixed", "photos", "text"),
 }
 
 
@@ -79,6 +80,9 @@ class YoloConfig:
         logit_scores: rank on the logits under the export's score Sigmoids when they can be bypassed
             (:mod:`graphopt_yolo.logits`), the sigmoid applied to the kept rows only; false ranks on the
             export's probabilities.
+        domain: the workload's check, calibration and benchmark frames (:mod:`graphopt_yolo.frames`):
+            ``photos`` (faces) for person and face detectors, ``text`` (captcha-like) for character
+            detectors, ``mixed`` (the default, for a detector of unknown domain) both in turn.
     """
 
     frame_width: int = 640
@@ -102,6 +106,7 @@ class YoloConfig:
     nms: str = "static"
     nms_method: str = "cluster"
     logit_scores: bool = True
+    domain: str = "mixed"
     source: str = "<defaults>"
 
     def __post_init__(self) -> None:

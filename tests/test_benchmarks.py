@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -143,3 +144,36 @@ def test_bench_yolo_fp16_smoke(tmp_path: Path) -> None:
     (page,) = (tmp_path / "results").glob("*/bench_yolo_fp16.md")
     assert "fp16_probabilities" in page.read_text()
     assert json.loads(page.with_suffix(".json").read_text())["results"] == data
+
+
+def test_bench_yolo_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench_yolo.json"
+    argv = ["--frames", "3", "--warmup", "0", "--settle-ms", "0", "--json", str(out),
+            "--results-dir", str(tmp_path / "results")]
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "bench_yolo.py"), *argv],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert list(data["models"]) == ["yolov8n", "yolox"]
+    for model in data["models"].values():
+        rows = model["variants"]
+        # Every variant runs, or (onnxruntime-extensions on an export that leaves the decode out) says why.
+        assert set(rows) | set(model["failed"]) == {"host", "cv2_client", "fused", "ortx"}
+        assert {"host", "fused"} <= set(rows)
+        if importlib.util.find_spec("cv2") is None:  # opencv-python-headless comes with the bench extra
+            assert "not installed" in model["failed"]["cv2_client"]
+        assert all(r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"] and r["nodes"] > 0 for r in rows.values())
+        assert all(len(r["times_ms"]) == 3 for r in rows.values())
+        assert model["fired_frames"] == 3
+        assert rows["fused"]["same_as_host"] == 3 and rows["fused"]["max_box_diff_px"] <= 0.5
+        assert rows["fused"]["differing_frames"] == []
+        assert all(r["same_as_host"] + len(r["differing_frames"]) == 3 for r in rows.values())
+    # onnxruntime-extensions (the bench extra) builds NudeNet's graph, not ddddocr's, whose decode is the client's.
+    if importlib.util.find_spec("onnxruntime_extensions") is not None:
+        assert "ortx" in data["models"]["yolov8n"]["variants"]
+    else:
+        assert "not installed" in data["models"]["yolov8n"]["failed"]["ortx"]
+    assert "grid/stride decode" in data["models"]["yolox"]["failed"]["ortx"]
+    (page,) = (tmp_path / "results").glob("*/bench_yolo.md")
+    assert "\nfused | " in page.read_text()
+    assert json.loads(page.with_suffix(".json").read_text())["results"]["models"] == data["models"]

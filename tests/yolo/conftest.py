@@ -20,14 +20,16 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 import model_set
 
 #: NudeNet's client (nudenet.py): the picture padded with black at the bottom/right, RGB, /255, 320×320,
-#: cv2.dnn.NMSBoxes (class-agnostic) at score 0.25, IoU 0.45.
+#: cv2.dnn.NMSBoxes (class-agnostic) at score 0.25, IoU 0.45; photographs of faces.
 NUDENET = YoloConfig(frame_width=640, frame_height=480, input_size=(320, 320), pad="top-left", pad_value=0,
                      score_threshold=0.25, iou_threshold=0.45, class_agnostic=True, max_detections=20,
-                     pre_nms_top_k=40)
+                     pre_nms_top_k=40, domain="photos")
 #: ddddocr's client (DetectionEngine.get_bbox): BGR, top-left letterbox with 114, raw 0–255 pixels, the
-#: grid/stride decode on the host, obj·cls, class-agnostic NMS at 0.45, score above 0.1.
+#: grid/stride decode on the host, obj·cls, class-agnostic NMS at 0.45, score above 0.1;
+#: captcha-like text.
 DDDDOCR = YoloConfig(frame_width=640, frame_height=480, pad="top-left", channels="bgr", scale=1.0, score_threshold=0.1,
-                     iou_threshold=0.45, class_agnostic=True, max_detections=30, pre_nms_top_k=60)
+                     iou_threshold=0.45, class_agnostic=True, max_detections=30, pre_nms_top_k=60,
+                     domain="text")
 
 
 def _real(name: str) -> onnx.ModelProto:
