@@ -116,7 +116,8 @@ def test_fp16_finds_what_fp32_finds(which: str, request: pytest.FixtureRequest) 
     fp32, _ = graphopt.optimize(model, config=config)
     fp16, report = graphopt.optimize(model, config=config, fp16=True)
     stats = next(p.stats for p in report.passes if p.name == "convert_to_fp16")
-    assert stats["float16_flop_share"] > 0.99 and stats["kept_by_guard"] == 0
+    # The network runs in float16; the guard may keep a few nodes in float32 (each named in the report).
+    assert stats["float16_flop_share"] > 0.99 and stats["kept_by_guard"] < 0.02 * stats["float16_nodes"]
     (top_k,) = [node for node in fp16.graph.node if node.op_type == "TopK" and node.name.startswith("yolo/select/")]
     types = {v.name: v.type.tensor_type.elem_type for v in fp16.graph.value_info}
     assert types[top_k.input[0]] == onnx.TensorProto.FLOAT  # the head ranks in float32
