@@ -96,6 +96,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_peers.py examples/01_redundant_cnn/model.onnx --input-shape input:1x3x480x640 \
 		--frames 30 --json build/bench_peers.json $(RESULTS)
 	$(BIN)/python benchmarks/bench_yolo.py --json build/bench_yolo.json $(RESULTS)
+	$(BIN)/python benchmarks/bench_yolo_fp16.py --json build/bench_yolo_fp16.json $(RESULTS)
 
 # The waterfall on this machine: the naive detector, each pass added, each left
 # out (several minutes on 2 cores), into build/ablation/ and its results page.

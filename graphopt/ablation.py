@@ -398,12 +398,13 @@ def _build_variants(
     say(f"building the whole pipeline ({len(chosen)} passes), keeping the model after each pass")
     whole, snapshots, records = _run_pipeline(network, chosen, options)
     steps: _Steps = [(VariantResult("naive", "baseline", []), network)]
-    for i, name in enumerate(chosen):
+    for i, label in enumerate(_step_labels(chosen)):
         after = snapshots[i + 1] if i + 1 < len(snapshots) else whole
-        steps.append((VariantResult(f"+{name}", "cumulative", chosen[: i + 1], notes=_pass_notes(records[i:i + 1])),
+        steps.append((VariantResult(f"+{label}", "cumulative", chosen[: i + 1], notes=_pass_notes(records[i:i + 1])),
                       after))
-    for i, name in enumerate(chosen):
-        say(f"building leave-one-out {i + 1}/{len(chosen)}: whole pipeline without {name}")
+    distinct = list(dict.fromkeys(chosen))  # a pass that runs twice is left out once: every run of it
+    for i, name in enumerate(distinct):
+        say(f"building leave-one-out {i + 1}/{len(distinct)}: whole pipeline without {name}")
         rest = [p for p in chosen if p != name]
         variant = VariantResult(f"−{name}", "leave_one_out", rest)
         try:
@@ -489,12 +490,23 @@ def _measure_latency(
             variant.latency = latency_stats(times[variant.name], warmup=warmup_frames)
 
 
+def _step_labels(chosen: Sequence[str]) -> list[str]:
+    """The passes' names as step labels, a repeat numbered (``remove_redundant_nodes (2)``) so that each is one row."""
+    seen: dict[str, int] = {}
+    labels = []
+    for name in chosen:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return labels
+
+
 def _judge_changes(steps: _Steps, chosen: Sequence[str], records: Sequence[PassRecord]) -> None:
     """Each step's latency change against the step before, each leave-one-out's against the whole, in words."""
     by_name = {v.name: v for v, _ in steps}
     previous = by_name["naive"]
-    for i, name in enumerate(chosen):
-        variant = by_name[f"+{name}"]
+    labels = _step_labels(chosen)
+    for i, label in enumerate(labels):
+        variant = by_name[f"+{label}"]
         if variant.latency and previous.latency:
             variant.change, *interval = relative_change(previous.times_ms, variant.times_ms)
             variant.change_interval = (interval[0], interval[1])
@@ -502,8 +514,8 @@ def _judge_changes(steps: _Steps, chosen: Sequence[str], records: Sequence[PassR
             variant.verdict = _step_verdict(variant, previous, variant.graph_unchanged)
         if variant.latency:
             previous = variant
-    whole_variant = by_name[f"+{chosen[-1]}"]
-    for name in chosen:
+    whole_variant = by_name[f"+{labels[-1]}"]
+    for name in dict.fromkeys(chosen):
         variant = by_name[f"−{name}"]
         if variant.latency and whole_variant.latency:
             variant.change, *interval = relative_change(whole_variant.times_ms, variant.times_ms)

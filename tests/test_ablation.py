@@ -217,3 +217,11 @@ def test_without_matplotlib_it_says_so_before_measuring(tmp_path: Path, monkeypa
     assert code == 2
     assert stderr.strip() == "graphopt: error: the waterfall chart needs matplotlib: pip install 'graphopt[plot]'"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_pass_that_runs_twice_is_two_steps_and_one_leave_one_out() -> None:
+    from graphopt.ablation import _step_labels
+
+    chosen = ["remove_redundant_nodes", "fuse_host_stages", "remove_redundant_nodes"]
+    assert _step_labels(chosen) == ["remove_redundant_nodes", "fuse_host_stages", "remove_redundant_nodes (2)"]
+    assert len(set(_step_labels(chosen))) == len(chosen)
