@@ -52,7 +52,7 @@ from .evaluation import compare_detections, evaluate
 from .graph import takes_a_frame
 from .instrument import PassInstrumentation, PassRecord
 from .options import OptimizeOptions
-from .passes import DEFAULT_PASSES, build_passes, with_fp16, with_ground_plane
+from .passes import DEFAULT_PASSES, GROUND_PLANE_PASS, build_passes, with_fp16, with_ground_plane
 from .pipeline import Pipeline
 from .timing import LatencyStats, latency_stats, machine_description, time_calls_interleaved
 
@@ -75,9 +75,10 @@ MISS_RATE_WORSE = 0.01
 Progress = Callable[[str], None]
 
 
-def full_pipeline() -> list[str]:
-    """The whole pipeline: the default passes with ground-plane slicing and the float16 passes."""
-    return [name for name in with_fp16(with_ground_plane(list(DEFAULT_PASSES))) if isinstance(name, str)]
+def full_pipeline(ground_plane_pass: str = GROUND_PLANE_PASS) -> list[str]:
+    """The whole pipeline: the default passes with the workload's fixed-camera pass and the float16 passes."""
+    passes = with_ground_plane(list(DEFAULT_PASSES), ground_plane_pass)
+    return [name for name in with_fp16(passes) if isinstance(name, str)]
 
 
 @dataclass
@@ -370,7 +371,7 @@ def ablate(
                             f"latency frames ({latency_frames})")
     say = progress or (lambda line: None)
     start = time.perf_counter()
-    chosen = list(passes) if passes is not None else full_pipeline()
+    chosen = list(passes) if passes is not None else full_pipeline(config.ground_plane_pass)
     deployed = config.score_threshold
     eval_config = config.with_score_threshold(eval_threshold)
     options = OptimizeOptions(input_shapes=config.network_input_shapes(network), shapes_from_workload=True,

@@ -12,7 +12,7 @@ from .errors import GraphoptError
 from .instrument import PassInstrumentation
 from .model_io import load_model
 from .options import OptimizeOptions, VerifyOptions
-from .passes import DEFAULT_PASSES, FP16_PASSES, Pass, build_passes, with_fp16, with_ground_plane
+from .passes import DEFAULT_PASSES, FP16_PASSES, GROUND_PLANE_PASS, Pass, build_passes, with_fp16, with_ground_plane
 from .pipeline import Pipeline
 from .report import Report
 from .workloads import as_workload
@@ -65,10 +65,11 @@ def optimize(
             float16 conversion) to the passes, unless they are named already.
         keep_fp32: node names the float16 conversion keeps in float32.
         keep_fp32_ops: operator types the float16 conversion keeps in float32.
-        ground_plane: insert ``ground_plane_slice`` right after ``fuse_host_stages``
-            (see :func:`~graphopt.passes.with_ground_plane`), unless it is named already.
-        ground_plane_margin: score-map rows ``ground_plane_slice`` adds on each
-            side of a band; ``None`` for its default.
+        ground_plane: insert the workload's fixed-camera pass (``ground_plane_slice``,
+            ``crop_rows``) right after ``fuse_host_stages`` (see
+            :func:`~graphopt.passes.with_ground_plane`), unless it is named already.
+        ground_plane_margin: rows that pass adds on each side of a band (score-map rows
+            for ``ground_plane_slice``, input rows for ``crop_rows``); ``None`` for its default.
         latency_repeats: passes that change the work per frame time the graph
             before and after them with this many runs (0 not to).
         instruments: extra :class:`~graphopt.instrument.PassInstrumentation`
@@ -132,7 +133,8 @@ def plan_passes(
         passes = [p for p in (DEFAULT_PASSES if passes is None else passes)
                   if (p if isinstance(p, str) else getattr(p, "name", "")) not in set(skip)]
     if ground_plane:
-        passes = with_ground_plane(passes)
+        passes = with_ground_plane(passes, GROUND_PLANE_PASS if options.workload is None
+                                   else options.workload.ground_plane_pass)
     if fp16:
         named = {p if isinstance(p, str) else getattr(p, "name", "")
                  for p in (DEFAULT_PASSES if passes is None else passes)}

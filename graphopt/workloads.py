@@ -110,6 +110,11 @@ class Workload(Protocol):
     def score_threshold(self) -> float: ...
 
     @property
+    def ground_plane_pass(self) -> str:
+        """The pass ``--ground-plane`` inserts after ``fuse_host_stages``: the fixed camera's cropping."""
+        ...
+
+    @property
     def frame_size(self) -> tuple[int, int]:
         """Height and width of the camera frames a fused graph takes."""
         ...

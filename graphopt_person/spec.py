@@ -179,6 +179,10 @@ class DetectorConfig:
         return "person"
 
     @property
+    def ground_plane_pass(self) -> str:
+        return "ground_plane_slice"
+
+    @property
     def score_threshold(self) -> float:
         return self.detector.score_threshold
 

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from graphopt.passes.base import PassResult
     from graphopt.workloads import EvaluationReport, FrameDetector, LabelledFrame
 
+    from .crop import CameraBand
+
 __all__ = ["FAMILIES", "TABLE", "YoloConfig", "parse_config"]
 
 TABLE = "yolo"
@@ -83,6 +85,11 @@ class YoloConfig:
         domain: the workload's check, calibration and benchmark frames (:mod:`graphopt_yolo.frames`):
             ``photos`` (faces) for person and face detectors, ``text`` (captcha-like) for character
             detectors, ``mixed`` (the default, for a detector of unknown domain) both in turn.
+        crop_rows: the frame rows ``[top, bottom]`` where objects can be, for the ``crop_rows`` pass
+            (:mod:`graphopt_yolo.crop`); ``camera`` (the ``[yolo.camera]`` table) finds them from a calibrated
+            camera instead.
+        crop_margin: input rows the ``crop_rows`` pass adds above and below the band before rounding it to
+            the largest stride (``--ground-plane-margin`` overrides it).
     """
 
     frame_width: int = 640
@@ -107,6 +114,9 @@ class YoloConfig:
     nms_method: str = "cluster"
     logit_scores: bool = True
     domain: str = "mixed"
+    crop_rows: tuple[int, int] | None = None
+    crop_margin: int = 32
+    camera: CameraBand | None = None
     source: str = "<defaults>"
 
     def __post_init__(self) -> None:
@@ -117,6 +127,11 @@ class YoloConfig:
     @property
     def workload_name(self) -> str:
         return TABLE
+
+    @property
+    def ground_plane_pass(self) -> str:
+        """``--ground-plane``'s pass for this workload: the fixed camera's band of rows."""
+        return "crop_rows"
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -210,12 +225,19 @@ def _validate(config: YoloConfig) -> None:
         raise ConfigError(f"{config.source}: [yolo] classes must be at least 1, got {config.classes}")
     if config.scale <= 0 or any(s <= 0 for s in config.std):
         raise ConfigError(f"{config.source}: [yolo] scale and std must be positive")
+    if config.crop_rows is not None and not 0 <= config.crop_rows[0] < config.crop_rows[1]:
+        raise ConfigError(f"{config.source}: [yolo] crop_rows must be [top, bottom] frame rows with "
+                          f"0 <= top < bottom, got {list(config.crop_rows)}")
+    if config.crop_rows is not None and config.camera is not None:
+        raise ConfigError(f"{config.source}: [yolo] give crop_rows or a [yolo.camera], not both")
+    if config.crop_margin < 0:
+        raise ConfigError(f"{config.source}: [yolo] crop_margin must be at least 0, got {config.crop_margin}")
 
 
 #: The TOML keys: the fields, with the frame as ``frame_size = [width, height]``.
 _FIELDS = {"frame_size", *(f.name for f in dataclasses.fields(YoloConfig))} - {"source", "frame_width", "frame_height"}
 _TRIPLES = ("mean", "std")
-_PAIRS = ("frame_size", "input_size")
+_PAIRS = ("frame_size", "input_size", "crop_rows")
 
 
 def _converted(key: str, raw: Any, source: str) -> Any:
@@ -233,11 +255,15 @@ def _converted(key: str, raw: Any, source: str) -> Any:
         if not isinstance(raw, bool):
             raise ConfigError(f"{where} must be true or false, got {raw!r}")
         return raw
+    if key == "camera":
+        from .crop import parse_camera
+
+        return parse_camera(raw, source)
     if key in _CHOICES:
         if not isinstance(raw, str):
             raise ConfigError(f"{where} must be a string, got {raw!r}")
         return raw
-    integer = key in ("classes", "max_detections", "pre_nms_top_k")
+    integer = key in ("classes", "max_detections", "pre_nms_top_k", "crop_margin")
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or (integer and not isinstance(raw, int)):
         raise ConfigError(f"{where} must be {'an integer' if integer else 'a number'}, got {raw!r}")
     return int(raw) if integer else float(raw)

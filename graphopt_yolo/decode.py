@@ -48,10 +48,14 @@ class Placement:
         """``(left, top)``: where the frame's origin lands in the input."""
         return self.pads[1], self.pads[0]
 
-    def box_offset(self) -> np.ndarray:
-        """``(left, top, left, top)`` float32, subtracted from input-pixel boxes."""
+    def box_offset(self, row_offset: int = 0) -> np.ndarray:
+        """``(left, top, left, top)`` float32, subtracted from the boxes of a network reading from ``row_offset`` on.
+
+        A cropped network's boxes are in its band's pixels: the band's top is added back
+        (:mod:`graphopt_yolo.crop`).
+        """
         left, top = self.offset
-        return np.array([left, top, left, top], np.float32)
+        return np.array([left, top - row_offset, left, top - row_offset], np.float32)
 
     def box_gain(self) -> np.ndarray:
         """``(gx, gy, gx, gy)`` float32, divided out of input-pixel boxes."""
@@ -121,7 +125,7 @@ def decode(output: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray, 
     if layout.decoded:
         half = wh * np.float32(0.5)
     else:  # YOLOX's (t_xy + grid)·stride and exp(t_wh)·stride, halved
-        grid, stride = grid_and_strides(*layout.input_hw)
+        grid, stride = grid_and_strides(*layout.network_hw)
         xy, half = (xy + grid) * stride, np.exp(wh) * (stride * np.float32(0.5))
     boxes = np.concatenate([xy - half, xy + half], axis=1)
     scores = table[:, 5:] if layout.objectness else table[:, 4:]

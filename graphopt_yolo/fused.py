@@ -54,11 +54,30 @@ from .host import CPU, check_frame
 from .layout import Layout, find_layout, grid_and_strides
 from .logits import LogitOutput, logit_output
 
-__all__ = ["FRAME_INPUT", "OPSET", "FusedDetector", "build_fused_model", "decode", "fused_detector", "score_logits"]
+__all__ = [
+    "FRAME_INPUT",
+    "NETWORK_INPUT",
+    "OPSET",
+    "PREDICTIONS",
+    "FusedDetector",
+    "build_fused_model",
+    "decode",
+    "fused_detector",
+    "fused_rows",
+    "network_of",
+    "score_logits",
+]
 
 logger = logging.getLogger(__name__)
 
 FRAME_INPUT = "frame"
+#: The values between the fused graph's three parts: the network's input (after the letterbox and, with row
+#: cropping, the band's slice) and the output its decode reads.
+NETWORK_INPUT = "yolo/network_input"
+PREDICTIONS = "yolo/predictions"
+#: Metadata of a fused graph: the network's input size (``h,w``) and the band of rows it reads (``top,bottom``).
+INPUT_SIZE_KEY = "graphopt.yolo.input_size"
+ROWS_KEY = "graphopt.yolo.rows"
 OPSET = 17
 _SCOPE = "yolo"
 _OUTPUT_TYPES = {
@@ -92,6 +111,10 @@ def preprocess(writer: GraphWriter, config: YoloConfig, layout: Layout) -> str:
         top, left, bottom, right = place.pads
         x = writer.op(stage, "Pad", [x, writer.constant(stage, "pads", _i64(0, 0, top, left, 0, 0, bottom, right)),
                                      writer.constant(stage, "pad_value", _f32(config.pad_value))], mode="constant")
+    if layout.rows is not None:  # row cropping: the band the network reads
+        x = writer.op(stage, "Slice", [x, writer.constant(stage, "band_top", _i64(layout.rows[0])),
+                                       writer.constant(stage, "band_bottom", _i64(layout.rows[1])),
+                                       writer.constant(stage, "rows_axis", _i64(2))])
     return blocks.normalize(writer, x, mean=config.mean, std=config.std, full_scale=config.scale, stage=stage)
 
 
@@ -115,7 +138,7 @@ def decode(writer: GraphWriter, output: str, layout: Layout) -> tuple[str, str, 
     if layout.decoded:
         half = writer.op(stage, "Mul", [wh, writer.constant(stage, "half", _f32(0.5))])
     else:  # exp(t)·stride·0.5 as exp(t)·(stride/2): the same float32 numbers (powers of two), one Mul
-        grid, stride = grid_and_strides(*layout.input_hw)
+        grid, stride = grid_and_strides(*layout.network_hw)
         xy = writer.op(stage, "Mul", [writer.op(stage, "Add", [xy, writer.constant(stage, "grid", grid)]),
                                       writer.constant(stage, "stride", stride)])
         half_stride = writer.constant(stage, "half_stride", stride * np.float32(0.5))
@@ -206,7 +229,7 @@ def _outputs(writer: GraphWriter, config: YoloConfig, layout: Layout, keep: str,
     place = placement(config, layout.input_hw)
     picked = writer.op(stage, "Gather", [boxes, order], axis=0)
     mapped = writer.op(stage, "Div", [writer.op(stage, "Sub", [picked, writer.constant(stage, "offset",
-                                                                                        place.box_offset())]),
+                                                                                        place.box_offset(layout.row_offset))]),
                                       writer.constant(stage, "gain", place.box_gain())])
     frame_limit = _f32([config.frame_width, config.frame_height] * 2)
     clipped = writer.op(stage, "Min", [writer.op(stage, "Max", [mapped, zero]),
@@ -239,9 +262,14 @@ def build_fused_model(network: onnx.ModelProto, config: YoloConfig, layout: Layo
 
 def fused_detector(network: onnx.ModelProto, config: YoloConfig,
                    layout: Layout | None = None) -> tuple[onnx.ModelProto, LogitOutput]:
-    """The fused graph, and the logit twin its decode reads (or why it reads the export's probabilities)."""
+    """The fused graph, and the logit twin its decode reads (or why it reads the export's probabilities).
+
+    A ``layout`` with ``rows`` (:meth:`~graphopt_yolo.layout.Layout.cropped`) writes the row-cropped graph.
+    """
+    from .crop import crop_network
+
     layout = layout or find_layout(network, config)
-    network = _network(network)
+    network = _network(crop_network(network, layout))
     logits = score_logits(network, config, layout)
     writer = GraphWriter(_SCOPE)
     image = preprocess(writer, config, layout)
@@ -252,7 +280,8 @@ def fused_detector(network: onnx.ModelProto, config: YoloConfig,
         writer.nodes.append(copy)
     head = len(writer.nodes)
     scored = dataclasses.replace(layout, probabilities=False) if logits.found else layout
-    boxes, rank, labels = decode(writer, logits.name or layout.output, scored)
+    predictions = logits.name or layout.output
+    boxes, rank, labels = decode(writer, predictions, scored)
     form = score_form(scored, config.score_threshold)
     boxes, rank, labels, valid = _candidates(writer, config, boxes, rank, labels, form.threshold)
     if config.nms == "onnx":
@@ -263,6 +292,7 @@ def fused_detector(network: onnx.ModelProto, config: YoloConfig,
     _outputs(writer, config, layout, keep, boxes, rank, labels, form.final_op)
     for node in writer.nodes[head:]:
         pin_float32(node)  # the head: thresholds, ranks, NMS and the kept rows' sigmoid stay float32
+    _rename(writer.nodes, {image: NETWORK_INPUT, predictions: PREDICTIONS})
     k = config.max_detections
     graph = helper.make_graph(
         writer.nodes, f"{network.graph.name or 'yolo'}_fused",
@@ -274,7 +304,60 @@ def fused_detector(network: onnx.ModelProto, config: YoloConfig,
         del graph.node[index]
     fused = helper.make_model(graph, opset_imports=list(network.opset_import), producer_name="graphopt")
     fused.ir_version = network.ir_version
+    helper.set_model_props(fused, {INPUT_SIZE_KEY: ",".join(map(str, layout.input_hw)),
+                                   **({ROWS_KEY: ",".join(map(str, layout.rows))} if layout.rows else {})})
     return fused, logits
+
+
+def _rename(nodes: Sequence[onnx.NodeProto], names: dict[str, str]) -> None:
+    for node in nodes:
+        node.input[:] = [names.get(name, name) for name in node.input]
+        node.output[:] = [names.get(name, name) for name in node.output]
+
+
+def fused_rows(model: onnx.ModelProto) -> tuple[tuple[int, int], tuple[int, int] | None] | None:
+    """``(input_hw, rows)`` of a fused YOLO graph as :func:`fused_detector` wrote it; None for another graph."""
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    if INPUT_SIZE_KEY not in props:
+        return None
+    height, width = (int(v) for v in props[INPUT_SIZE_KEY].split(","))
+    rows = tuple(int(v) for v in props[ROWS_KEY].split(",")) if ROWS_KEY in props else None
+    return (height, width), rows  # type: ignore[return-value]
+
+
+def network_of(model: onnx.ModelProto) -> onnx.ModelProto | None:
+    """The network inside an uncropped fused YOLO graph: :data:`NETWORK_INPUT` in, :data:`PREDICTIONS` out.
+
+    None when the graph is not one :func:`fused_detector` wrote (other passes may have renamed its values) or
+    is row-cropped already.
+    """
+    found = fused_rows(model)
+    if found is None or found[1] is not None:
+        return None
+    producer = {out: node for node in model.graph.node for out in node.output if out}
+    pending, seen, picked = [PREDICTIONS], set(), set()
+    while pending:
+        value = pending.pop()
+        if value == NETWORK_INPUT or value in seen:
+            continue
+        seen.add(value)
+        node = producer.get(value)
+        if node is not None:
+            picked.add(id(node))
+            pending.extend(name for name in node.input if name)
+    if PREDICTIONS not in producer or NETWORK_INPUT not in producer or FRAME_INPUT in seen:
+        return None
+    nodes = [node for node in model.graph.node if id(node) in picked]
+    read = {name for node in nodes for name in node.input}
+    graph = helper.make_graph(
+        nodes, model.graph.name.removesuffix("_fused"),
+        [helper.make_tensor_value_info(NETWORK_INPUT, TensorProto.FLOAT, [1, 3, *found[0]])],
+        [helper.make_tensor_value_info(PREDICTIONS, TensorProto.FLOAT, None)],
+        initializer=[tensor for tensor in model.graph.initializer if tensor.name in read],
+    )
+    network = helper.make_model(graph, opset_imports=list(model.opset_import), producer_name="graphopt")
+    network.ir_version = model.ir_version
+    return network
 
 
 class FusedDetector:

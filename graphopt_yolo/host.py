@@ -7,6 +7,7 @@
    that the fused graph can match it), padded with ``pad_value``;
    ``(x / scale − mean) / std``;
 2. the network;
+   with row cropping, only the band of rows the network reads;
 3. decode (:func:`graphopt_yolo.decode.decode`), score threshold, the best
    ``pre_nms_top_k`` candidates (ties: the earlier prediction first, as
    onnxruntime's ``TopK``), NMS (greedy, class-aware or not; Fast-NMS when
@@ -50,22 +51,29 @@ def check_frame(frame: np.ndarray, config: YoloConfig) -> None:
 def to_frame(boxes: np.ndarray, config: YoloConfig, layout: Layout) -> np.ndarray:
     """Boxes in input pixels mapped to frame pixels and clipped to the frame (the graph's ops, in its order)."""
     place = placement(config, layout.input_hw)
-    mapped = (boxes - place.box_offset()) / place.box_gain()
+    mapped = (boxes - place.box_offset(layout.row_offset)) / place.box_gain()
     limit = np.array([config.frame_width, config.frame_height] * 2, np.float32)
     return np.minimum(np.maximum(mapped, np.float32(0)), limit)
 
 
 class HostDetector:
-    """The exported network between NumPy stages: frame in, detections out."""
+    """The exported network between NumPy stages: frame in, detections out.
+
+    With ``rows``, the network reads only that band of the letterboxed input's rows (row cropping,
+    :mod:`graphopt_yolo.crop`).
+    """
 
     def __init__(self, model: onnx.ModelProto, config: YoloConfig, *, threshold: float | None = None,
-                 providers: Sequence[str] = CPU) -> None:
+                 providers: Sequence[str] = CPU, rows: tuple[int, int] | None = None) -> None:
+        from .crop import crop_network
+
         self.config = config
-        self.layout = find_layout(model, config)
+        self.layout = find_layout(model, config).cropped(rows)
         self.threshold = config.score_threshold if threshold is None else threshold
         self.form = score_form(self.layout, self.threshold)
         self.place = placement(config, self.layout.input_hw)
-        self.session = create_session(model, providers=providers, what="the YOLO network")
+        self.session = create_session(crop_network(model, self.layout), providers=providers,
+                                      what="the YOLO network")
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
         """The network's ``1×3×h×w`` float32 input for a frame."""
@@ -78,6 +86,8 @@ class HostDetector:
         top, left, bottom, right = self.place.pads
         if any(self.place.pads):
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=config.pad_value)
+        if self.layout.rows is not None:
+            x = x[:, :, self.layout.rows[0] : self.layout.rows[1]]
         if config.scale != 1:
             x = x / np.float32(config.scale)
         mean, std = (np.asarray(v, np.float32).reshape(1, 3, 1, 1) for v in (config.mean, config.std))

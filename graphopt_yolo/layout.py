@@ -20,6 +20,7 @@ Sigmoids where it can (:mod:`graphopt_yolo.logits`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -56,6 +57,8 @@ class Layout:
         output: the name of its output.
         decoded: whether the graph decodes the boxes into input pixels (else grid/stride on our side).
         probabilities: whether the scores are probabilities (a Sigmoid in the graph) rather than logits.
+        rows: the band ``[top, bottom)`` of the letterboxed input's rows the network reads (row cropping,
+            :mod:`graphopt_yolo.crop`); ``None`` for all of them. ``predictions`` counts the band's.
     """
 
     family: str
@@ -66,10 +69,35 @@ class Layout:
     output: str
     decoded: bool
     probabilities: bool
+    rows: tuple[int, int] | None = None
 
     @property
     def objectness(self) -> bool:
         return self.family != "yolov8"
+
+    @property
+    def network_hw(self) -> tuple[int, int]:
+        """Height and width of what the network reads: the input, or its band of rows."""
+        if self.rows is None:
+            return self.input_hw
+        return self.rows[1] - self.rows[0], self.input_hw[1]
+
+    @property
+    def row_offset(self) -> int:
+        """The input row the network's row 0 is (the band's top; 0 uncropped)."""
+        return 0 if self.rows is None else self.rows[0]
+
+    def cropped(self, rows: tuple[int, int] | None) -> Layout:
+        """This layout for a network that reads only the input rows ``[top, bottom)`` (``None``: all of them)."""
+        uncropped = dataclasses.replace(self, rows=None, predictions=self.predictions_for(self.input_hw))
+        if rows is None or rows == (0, self.input_hw[0]):
+            return uncropped
+        return dataclasses.replace(uncropped, rows=rows, predictions=self.predictions_for((rows[1] - rows[0],
+                                                                                           self.input_hw[1])))
+
+    def predictions_for(self, hw: tuple[int, int]) -> int:
+        """``N`` for a network input of ``hw``: one prediction per cell, three for YOLOv5's anchors."""
+        return grid_cells(*hw) * (3 if self.family == "yolov5" else 1)
 
 
 def grid_cells(height: int, width: int) -> int:

@@ -132,7 +132,7 @@ def _check(model: onnx.ModelProto, layout: Layout, nodes: tuple[onnx.NodeProto, 
     work.graph.node.extend(nodes)
     work.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     session = create_session(work, what="the YOLO network with its logit twin")
-    image = np.random.default_rng(1).uniform(0, 1, (1, 3, *layout.input_hw)).astype(np.float32)
+    image = np.random.default_rng(1).uniform(0, 1, (1, 3, *layout.network_hw)).astype(np.float32)
     outputs = run_session(session, {layout.input: image})
     probabilities, logits = outputs[layout.output], outputs[name]
     if probabilities.shape != logits.shape:

@@ -172,10 +172,12 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
               help="TensorRT backend: the TensorRT version whose ONNX parser the pre-build check holds the graph to "
               "(default: the installed one, else 10.3, JetPack 6's).")
 @click.option("--ground-plane", is_flag=True,
-              help="Insert ground_plane_slice after fuse_host_stages: each pyramid scale's network computes only "
-              "the rows where a person can stand (needs --config with a complete [camera]).")
+              help="Insert the fixed camera's pass after fuse_host_stages: the network computes only the rows where "
+              "objects can be (person detector: ground_plane_slice, needs a complete [camera]; YOLO: crop_rows, "
+              "needs crop_rows or a [yolo.camera] in --config).")
 @click.option("--ground-plane-margin", type=click.IntRange(0), metavar="ROWS",
-              help="Score-map rows added on each side of every scale's band (default 3).")
+              help="Rows added on each side of the band: score-map rows of every scale for the person detector "
+              "(default 3), network-input rows for a YOLO model (default the config's crop_margin, 32).")
 def optimize(
     model_path: Path,
     output_arg: Path | None,
@@ -217,7 +219,8 @@ def optimize(
         # Names are checked before any work, so that a typo costs nothing.
         chosen = _split_names(passes) or None
         if ground_plane:
-            chosen = [name for name in with_ground_plane(chosen) if isinstance(name, str)]
+            assert config is not None
+            chosen = [name for name in with_ground_plane(chosen, config.ground_plane_pass) if isinstance(name, str)]
         if fp16:
             chosen = [name for name in with_fp16(chosen) if isinstance(name, str)]
         pass_list = select_passes(chosen, skip=_split_names(skip))

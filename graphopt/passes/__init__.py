@@ -105,18 +105,19 @@ def with_fp16(passes: Sequence[str | Pass] | None) -> list[str | Pass]:
     return chosen + [name for name in FP16_PASSES if name not in present]
 
 
-def with_ground_plane(passes: Sequence[str | Pass] | None) -> list[str | Pass]:
-    """``passes`` (default :data:`DEFAULT_PASSES`) with ``ground_plane_slice`` right after ``fuse_host_stages``.
+def with_ground_plane(passes: Sequence[str | Pass] | None, name: str = GROUND_PLANE_PASS) -> list[str | Pass]:
+    """``passes`` (default :data:`DEFAULT_PASSES`) with the fixed camera's pass right after ``fuse_host_stages``.
 
-    Appended at the end when there is no ``fuse_host_stages``; unchanged when
-    it is named already.
+    ``name`` is the workload's (``Workload.ground_plane_pass``: ``ground_plane_slice`` for the person
+    detector, ``crop_rows`` for the YOLO family). Appended at the end when there is no
+    ``fuse_host_stages``; unchanged when it is named already.
     """
     chosen: list[str | Pass] = list(DEFAULT_PASSES if passes is None else passes)
     names = [p if isinstance(p, str) else getattr(p, "name", "") for p in chosen]
-    if GROUND_PLANE_PASS in names:
+    if name in names:
         return chosen
     at = names.index(FuseHostStagesPass.name) + 1 if FuseHostStagesPass.name in names else len(chosen)
-    return [*chosen[:at], GROUND_PLANE_PASS, *chosen[at:]]
+    return [*chosen[:at], name, *chosen[at:]]
 
 
 def registered_passes() -> dict[str, type[Pass]]:
