@@ -1,4 +1,4 @@
-"""YOLO exports per frame on real frames: host pipeline, cv2 client, fused graph, onnxruntime-extensions.
+"""YOLO exports per frame on real frames: host pipeline, cv2 client, fused graph (float32, float16, cropped), ortx.
 
 For each model of the benchmark set that is a YOLO export, with the config
 that writes its client code as settings (NudeNet's YOLOv8n:
@@ -18,6 +18,14 @@ decoded uint8 RGB frame to detections in frame pixels:
 ``fused``
     ``graphopt.optimize(network, config=config)``'s default pipeline: one
     static graph, frame in, detections out.
+``fused_fp16``
+    the same with ``fp16=True``: the network in float16, the head on logits
+    in float32.
+``cropped``
+    the same with ``ground_plane=True`` (the ``crop_rows`` pass) for a fixed
+    camera whose objects are in frame rows ``--band`` (default: the config's
+    ``crop_rows``): the network reads that band, 32 input rows wider. Its
+    detections are compared with the host pipeline's inside the band only.
 ``ortx``
     onnxruntime-extensions' pre/post-processing steps around the network
     (the steps of its ``yolo_detection``, fed the decoded frame, not JPEG
@@ -44,6 +52,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -61,12 +70,14 @@ from bench_overhead import write_json_atomically  # noqa: E402
 
 import graphopt  # noqa: E402
 from graphopt.detections import Detections  # noqa: E402
+from graphopt.analysis import count_flops  # noqa: E402
 from graphopt.graph import count_nodes  # noqa: E402
 from graphopt.latency import judge  # noqa: E402
 from graphopt.results import add_results_dir_option, printed, publish_printed  # noqa: E402
 from graphopt.timing import latency_stats, machine_description, time_calls_interleaved  # noqa: E402
 from graphopt.workloads import load_config  # noqa: E402
 from graphopt_yolo.config import YoloConfig  # noqa: E402
+from graphopt_yolo.cropping import inside_band  # noqa: E402
 from graphopt_yolo.fused import FusedDetector  # noqa: E402
 from graphopt_yolo.host import HostDetector  # noqa: E402
 from graphopt_yolo.layout import find_layout  # noqa: E402
@@ -75,7 +86,10 @@ from graphopt_yolo.pictures import pictures  # noqa: E402
 ROOT = HERE.parent
 #: The YOLO exports of the benchmark set and the configs of their client code.
 MODELS = {"yolov8n": ROOT / "examples" / "06_yolo" / "yolo.toml", "yolox": HERE / "yolox.toml"}
-VARIANTS = ("host", "cv2_client", "fused", "ortx")
+VARIANTS = ("host", "cv2_client", "fused", "fused_fp16", "cropped", "ortx")
+#: Frame rows of the fixed camera's band for the cropped variant, per model (a camera looking down at a floor:
+#: nothing is in the top third).
+BANDS = {"yolov8n": (160, 480), "yolox": (160, 480)}
 Detect = Callable[[np.ndarray], Detections]
 
 
@@ -100,15 +114,26 @@ def matches(reference: Detections, found: Detections, tolerance: float) -> tuple
     return worst <= tolerance, worst
 
 
-def build_variants(network: onnx.ModelProto, config: YoloConfig) -> tuple[dict[str, Detect | str], dict[str, Any]]:
-    """Every variant's detect function (or why it could not be built) and the nodes each runs."""
+def build_variants(network: onnx.ModelProto, config: YoloConfig,
+                   band: tuple[int, int]) -> tuple[dict[str, Detect | str], dict[str, Any], dict[str, Any]]:
+    """Every variant's detect function (or why it could not be built), the nodes each runs and its FLOPs."""
     layout = find_layout(network, config)
     fused_model, _ = graphopt.optimize(network, config=config)
+    fp16_model, _ = graphopt.optimize(network, config=config, fp16=True)
+    cropped_model, report = graphopt.optimize(network, config=dataclasses.replace(config, crop_rows=band),
+                                              ground_plane=True)
+    crop = next(p for p in report.passes if p.name == "crop_rows")
+    if crop.status != "modified":
+        raise SystemExit(f"crop_rows did not crop {config.source} to rows {band}: {crop.note}")
     variants: dict[str, Detect | str] = {
         "host": HostDetector(network, config).detect,
         "fused": FusedDetector(fused_model, config).detect,
+        "fused_fp16": FusedDetector(fp16_model, config).detect,
+        "cropped": FusedDetector(cropped_model, config).detect,
     }
-    nodes: dict[str, Any] = {"host": count_nodes(network), "fused": count_nodes(fused_model)}
+    nodes: dict[str, Any] = {"host": count_nodes(network), "fused": count_nodes(fused_model),
+                             "fused_fp16": count_nodes(fp16_model), "cropped": count_nodes(cropped_model)}
+    flops = {"fused": count_flops(fused_model).total, "cropped": count_flops(cropped_model).total}
     try:
         variants["cv2_client"] = yolo_clients.Cv2Client(network, config, layout).detect
         nodes["cv2_client"] = count_nodes(network)
@@ -120,7 +145,7 @@ def build_variants(network: onnx.ModelProto, config: YoloConfig) -> tuple[dict[s
     else:
         variants["ortx"] = yolo_clients.OrtxDetector(ortx, config).detect
         nodes["ortx"] = count_nodes(ortx)
-    return {name: variants[name] for name in VARIANTS}, nodes
+    return {name: variants[name] for name in VARIANTS}, nodes, flops
 
 
 def _ortx_note(network: onnx.ModelProto, config: YoloConfig, frames: list[np.ndarray], found: list[Detections],
@@ -141,7 +166,8 @@ def measure_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     network = onnx.load(str(model_set.fetch(entry)))
     config = load_config(MODELS[name])
     assert isinstance(config, YoloConfig)
-    variants, nodes = build_variants(network, config)
+    band = tuple(args.band) if args.band else BANDS[name]
+    variants, nodes, flops = build_variants(network, config, band)
     calls = {v: detect for v, detect in variants.items() if not isinstance(detect, str)}
     frames = [frame for _, frame in pictures(config, "test", args.frames)]
     found = {v: [detect(frame) for frame in frames] for v, detect in calls.items()}
@@ -149,8 +175,9 @@ def measure_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     warmup = frames[: args.warmup]
     times = time_calls_interleaved(calls, frames, warmup=warmup, settle_ms=args.settle_ms, rotate=True)
     for variant in calls:
-        verdicts = [matches(ref, mine, args.box_tolerance) for ref, mine in zip(found["host"], found[variant],
-                                                                                 strict=True)]
+        banded = (lambda d: inside_band(d, band)) if variant == "cropped" else (lambda d: d)
+        verdicts = [matches(banded(ref), banded(mine), args.box_tolerance)
+                    for ref, mine in zip(found["host"], found[variant], strict=True)]
         finite = [d for same, d in verdicts if np.isfinite(d)]
         stats = latency_stats(times[variant], warmup=len(warmup))
         rows[variant] = {
@@ -171,6 +198,7 @@ def measure_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "layout": {"family": layout.family, "classes": layout.classes, "input_hw": list(layout.input_hw),
                    "decoded": layout.decoded},
         "fired_frames": sum(len(d) > 0 for d in found["host"]),
+        "band": list(band), "flops": flops,
         "variants": rows, "failed": {v: why for v, why in variants.items() if isinstance(why, str)}, "notes": notes,
     }
 
@@ -205,6 +233,10 @@ def render(result: dict[str, Any]) -> None:
                 shown = ", ".join(map(str, row["differing_frames"][:12]))
                 more = len(row["differing_frames"]) - 12
                 print(f"{variant} differs from host on test frames {shown}{f' and {more} more' if more > 0 else ''}")
+        cut = 1 - model["flops"]["cropped"] / model["flops"]["fused"]
+        print(f"cropped: frame rows {model['band'][0]}-{model['band'][1]}, FLOPs per frame "
+              f"{model['flops']['fused'] / 1e9:.3g} G → {model['flops']['cropped'] / 1e9:.3g} G (−{cut:.0%}); "
+              "compared with the host pipeline inside the band only")
         for variant, why in model["failed"].items():
             print(f"{variant}: {why}")
         for variant, note in model["notes"].items():
@@ -218,6 +250,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--settle-ms", type=float, default=30.0)
     parser.add_argument("--box-tolerance", type=float, default=0.5)
+    parser.add_argument("--band", type=int, nargs=2, metavar=("TOP", "BOTTOM"),
+                        help="frame rows of the cropped variant's band (default per model: BANDS)")
     parser.add_argument("--json", type=Path)
     add_results_dir_option(parser)
     args = parser.parse_args()
@@ -227,8 +261,8 @@ def main() -> None:
     text = printed(render, result)
     if args.json:
         write_json_atomically(args.json, result)
-    publish_printed(args.results_dir, "bench_yolo", "YOLO exports per frame: host, cv2 client, fused, "
-                    "onnxruntime-extensions", result, text, about=__doc__.split("Usage::")[0])
+    publish_printed(args.results_dir, "bench_yolo", "YOLO exports per frame: host, cv2 client, fused (float32, "
+                    "float16, cropped), onnxruntime-extensions", result, text, about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":
