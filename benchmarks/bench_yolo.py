@@ -69,8 +69,8 @@ import yolo_clients  # noqa: E402
 from bench_overhead import write_json_atomically  # noqa: E402
 
 import graphopt  # noqa: E402
-from graphopt.detections import Detections  # noqa: E402
 from graphopt.analysis import count_flops  # noqa: E402
+from graphopt.detections import Detections  # noqa: E402
 from graphopt.graph import count_nodes  # noqa: E402
 from graphopt.latency import judge  # noqa: E402
 from graphopt.results import add_results_dir_option, printed, publish_printed  # noqa: E402
