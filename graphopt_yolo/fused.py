@@ -3,9 +3,10 @@
 :func:`build_fused_model` writes the host pipeline (:mod:`graphopt_yolo.host`)
 around the network, op for op:
 
-1. ``frame`` uint8 ``H×W×3`` → ``Cast`` (→ ``Gather`` of the channels for a
-   BGR network) → NCHW → ``Resize`` (linear, half-pixel) → ``Pad`` (the
-   letterbox) → normalization (:func:`graphopt.blocks.normalize`);
+1. ``frame`` uint8 ``H×W×3`` → ``Cast`` → NCHW → ``Resize`` (linear,
+   half-pixel) → ``Pad`` (the letterbox) (→ ``Gather`` of the channel planes
+   for a BGR network; with row cropping, the ``Slice`` of the band) →
+   normalization (:func:`graphopt.blocks.normalize`);
 2. the network's nodes, reading that tensor (opset raised to 17 where older,
    for the blocks' operator forms);
 3. decode: the output as a ``[N, ·]`` table, the grid/stride decode where the
@@ -100,8 +101,6 @@ def preprocess(writer: GraphWriter, config: YoloConfig, layout: Layout) -> str:
     """The frame as the network's normalized ``1×3×h×w`` input."""
     stage = "preprocess"
     x = writer.op(stage, "Cast", [FRAME_INPUT], to=TensorProto.FLOAT)
-    if config.channels == "bgr":
-        x = writer.op(stage, "Gather", [x, writer.constant(stage, "bgr", _i64(2, 1, 0))], axis=2)
     x = writer.op(stage, "Transpose", [x], perm=[2, 0, 1])
     x = writer.op(stage, "Unsqueeze", [x, writer.constant(stage, "batch_axis", _i64(0))])
     place = placement(config, layout.input_hw)
@@ -111,6 +110,8 @@ def preprocess(writer: GraphWriter, config: YoloConfig, layout: Layout) -> str:
         top, left, bottom, right = place.pads
         x = writer.op(stage, "Pad", [x, writer.constant(stage, "pads", _i64(0, 0, top, left, 0, 0, bottom, right)),
                                      writer.constant(stage, "pad_value", _f32(config.pad_value))], mode="constant")
+    if config.channels == "bgr":  # three whole planes swapped, after the resize: the same numbers, less to move
+        x = writer.op(stage, "Gather", [x, writer.constant(stage, "bgr", _i64(2, 1, 0))], axis=1)
     if layout.rows is not None:  # row cropping: the band the network reads
         x = writer.op(stage, "Slice", [x, writer.constant(stage, "band_top", _i64(layout.rows[0])),
                                        writer.constant(stage, "band_bottom", _i64(layout.rows[1])),
