@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +55,7 @@ from graphopt.model_io import load_model
 from graphopt.options import OptimizeOptions
 from graphopt.passes import ConvertToFp16Pass, NmsOnLogitsPass
 from graphopt.passes.fp16 import calibration_inputs, convert_to_float16
-from graphopt.results import add_results_dir_option, printed, publish_printed
+from graphopt.results import add_results_dir_option, finish_run
 from graphopt.timing import machine_description
 from graphopt_person.data import render_scene, scene_seeds
 from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
@@ -199,12 +198,8 @@ def main() -> None:
     add_results_dir_option(parser)
     args = parser.parse_args()
     result = run(args)
-    text = printed(render, result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    publish_printed(args.results_dir, "bench_fp16", "Float16 with the NMS on log-odds", result, text,
-                    about=__doc__.split("Usage::")[0])
+    finish_run(result, render, json_path=args.json, results_dir=args.results_dir, name="bench_fp16",
+               title="Float16 with the NMS on log-odds", about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

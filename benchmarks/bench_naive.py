@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import onnxruntime
 
 from graphopt.analysis import graph_stats
 from graphopt.model_io import load_model
-from graphopt.results import add_results_dir_option, printed, publish_printed
+from graphopt.results import add_results_dir_option, finish_run
 from graphopt.timing import machine_description
 from graphopt_person.data import generate_scenes
 from graphopt_person.naive import STAGES, NaiveDetector
@@ -142,11 +141,8 @@ def main() -> None:
         parser.error("--frames must be at least 20 (the median is over frames)")
     config = load_config(args.config)
     result = run(args, config)
-    text = printed(lambda r: render(r, config.detector, args.warmup), result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    publish_printed(args.results_dir, "bench_naive", "The naive detector deployment", result, text, about=ABOUT)
+    finish_run(result, lambda r: render(r, config.detector, args.warmup), json_path=args.json,
+               results_dir=args.results_dir, name="bench_naive", title="The naive detector deployment", about=ABOUT)
 
 
 if __name__ == "__main__":

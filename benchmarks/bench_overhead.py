@@ -60,7 +60,6 @@ import contextlib
 import functools
 import inspect
 import io
-import json
 import os
 import platform
 import sys
@@ -82,7 +81,7 @@ from graphopt.detections import Detections
 from graphopt.errors import GraphoptError, RuntimeRunError, first_line
 from graphopt.graph import attribute, infer_tensor_info, set_dims
 from graphopt.model_io import load_model
-from graphopt.results import add_results_dir_option, printed, publish_printed
+from graphopt.results import add_results_dir_option, finish_run
 from graphopt.timing import machine_description
 from graphopt_person.data import generate_scenes
 from graphopt_person.fused import FusedDetector, naive_host_stages
@@ -219,18 +218,6 @@ def difference(expected: Detections, found: Detections) -> str | None:
     if len(expected.scores) and float(np.abs(expected.scores - found.scores).max()) > SCORE_TOLERANCE:
         return f"scores differ by up to {float(np.abs(expected.scores - found.scores).max()):.3g}"
     return None
-
-
-def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Writes ``data`` next to ``path`` first and renames it over, so no half-written file is ever seen."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same directory, so the rename is atomic
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -497,11 +484,8 @@ def main() -> None:
         result = run(args)
     except GraphoptError as error:
         sys.exit(f"bench_overhead: {error}")
-    text = printed(render, result)
-    if args.json:
-        write_json_atomically(args.json, result)
-    publish_printed(args.results_dir, "bench_overhead", "Overhead removal: every deployment side by side", result,
-                    text, about=__doc__.split("Usage::")[0])
+    finish_run(result, render, json_path=args.json, results_dir=args.results_dir, name="bench_overhead",
+               title="Overhead removal: every deployment side by side", about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime
-from bench_overhead import difference, session_options, simplified, write_json_atomically
+from bench_overhead import difference, session_options, simplified
 
 import graphopt
 from graphopt.backends.onnxruntime import create_session, run_session
@@ -69,7 +69,7 @@ from graphopt.errors import GraphoptError, first_line
 from graphopt.graph import concrete_input_shapes
 from graphopt.model_io import load_model
 from graphopt.passes.static_shapes import parse_input_shape
-from graphopt.results import add_results_dir_option, printed, publish, publish_printed
+from graphopt.results import add_results_dir_option, printed, publish, publish_printed, write_json_atomically
 from graphopt.timing import machine_description, time_calls_interleaved
 from graphopt.verify import compare_outputs, random_inputs
 from graphopt_person.data import generate_scenes

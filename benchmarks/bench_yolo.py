@@ -66,14 +66,13 @@ sys.path.insert(0, str(HERE))
 
 import model_set  # noqa: E402
 import yolo_clients  # noqa: E402
-from bench_overhead import write_json_atomically  # noqa: E402
 
 import graphopt  # noqa: E402
 from graphopt.analysis import count_flops  # noqa: E402
 from graphopt.detections import Detections  # noqa: E402
 from graphopt.graph import count_nodes  # noqa: E402
 from graphopt.latency import judge  # noqa: E402
-from graphopt.results import add_results_dir_option, printed, publish_printed  # noqa: E402
+from graphopt.results import add_results_dir_option, finish_run  # noqa: E402
 from graphopt.timing import latency_stats, machine_description, time_calls_interleaved  # noqa: E402
 from graphopt.workloads import load_config  # noqa: E402
 from graphopt_yolo.config import YoloConfig  # noqa: E402
@@ -124,7 +123,7 @@ def build_variants(network: onnx.ModelProto, config: YoloConfig,
                                               ground_plane=True)
     crop = next(p for p in report.passes if p.name == "crop_rows")
     if crop.status != "modified":
-        raise SystemExit(f"crop_rows did not crop {config.source} to rows {band}: {crop.note}")
+        raise SystemExit(f"crop_rows did not crop {config.source} to rows {band}: {crop.message}")
     variants: dict[str, Detect | str] = {
         "host": HostDetector(network, config).detect,
         "fused": FusedDetector(fused_model, config).detect,
@@ -258,11 +257,9 @@ def main() -> None:
     if args.frames < 1 or args.warmup < 0:
         parser.error("--frames must be at least 1 and --warmup at least 0")
     result = run(args)
-    text = printed(render, result)
-    if args.json:
-        write_json_atomically(args.json, result)
-    publish_printed(args.results_dir, "bench_yolo", "YOLO exports per frame: host, cv2 client, fused (float32, "
-                    "float16, cropped), onnxruntime-extensions", result, text, about=__doc__.split("Usage::")[0])
+    finish_run(result, render, json_path=args.json, results_dir=args.results_dir, name="bench_yolo",
+               title="YOLO exports per frame: host, cv2 client, fused (float32, float16, cropped), "
+               "onnxruntime-extensions", about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ from graphopt.backends.onnxruntime import create_session
 from graphopt.detections import Detections
 from graphopt.passes.fp16 import convert_to_float16
 from graphopt.passes.nms_logits import PRECISION_KEY
-from graphopt.results import add_results_dir_option, printed, publish_printed
+from graphopt.results import add_results_dir_option, finish_run
 from graphopt.timing import machine_description, time_calls_interleaved
 from graphopt.workloads import load_config
 from graphopt_yolo.config import YoloConfig
@@ -273,12 +272,8 @@ def main() -> None:
     if args.frames < 1:
         parser.error("--frames must be at least 1")
     result = run(args)
-    text = printed(render, result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    publish_printed(args.results_dir, "bench_yolo_fp16", "Float16 YOLO detectors with scores in logit space",
-                    result, text, about=__doc__.split("Usage::")[0])
+    finish_run(result, render, json_path=args.json, results_dir=args.results_dir, name="bench_yolo_fp16",
+               title="Float16 YOLO detectors with scores in logit space", about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

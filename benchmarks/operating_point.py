@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import onnx
 
 from graphopt.detections import Detections
 from graphopt.evaluation import evaluate
+from graphopt.results import write_json_atomically
 from graphopt_person.naive import NaiveDetector
 from graphopt_person.spec import DetectorConfig, load_config
 from graphopt_person.workload import evaluate_on_test_set
@@ -116,10 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         s = test["iou_suppression"]
         print(f"Fast-NMS would differ from greedy on {s['fast_nms_differs_frames']} of {s['frames']} test frames")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"config": _shown(args.config), "model": _shown(args.model), "threshold": threshold,
-                  "validation": validation, "test": test}
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_json_atomically(args.json, {"config": _shown(args.config), "model": _shown(args.model),
+                                          "threshold": threshold, "validation": validation, "test": test})
         print(f"wrote {args.json}")
     return 0
 

@@ -275,3 +275,24 @@ def refresh_docs(docs: Path, readme: Path | None = None) -> list[Path]:
 if __name__ == "__main__":  # python -m graphopt.results [DOCS_DIR]
     changed = refresh_docs(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs"), Path("README.md"))
     print("\n".join(f"refreshed {path}" for path in changed) or "nothing to refresh")
+
+
+def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
+    """Writes ``data`` next to ``path`` first and renames it over, so no half-written file is ever seen."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same directory, so the rename is atomic
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def finish_run(result: Mapping[str, Any], render: Callable[[Any], None], *, json_path: Path | None,
+               results_dir: Path | None, name: str, title: str, about: str = "") -> None:
+    """A benchmark's end: its results printed, written to ``--json`` and published as its page (``--results-dir``)."""
+    text = printed(render, result)
+    if json_path is not None:
+        write_json_atomically(json_path, result)
+    publish_printed(results_dir, name, title, result, text, about=about)
