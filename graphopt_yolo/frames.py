@@ -52,7 +52,7 @@ from PIL import Image, ImageDraw
 from graphopt.errors import ConfigError
 from graphopt.imaging import builtin_font
 
-__all__ = ["FACES", "labelled_photo_frame", "labelled_text_frame", "photo_frame", "text_frame", "text_ink"]
+__all__ = ["FACES", "labelled_photo_frame", "labelled_text_frame", "photo_frame", "place_box", "text_frame", "text_ink"]
 
 #: scikit-image's photographs with a face, and the face's box ``(x0, y0, x1, y1)`` in the photo's pixels.
 FACES = {"astronaut": (174, 85, 272, 180), "camera": (186, 128, 262, 194)}
@@ -116,13 +116,21 @@ def labelled_photo_frame(split: str, index: int, height: int, width: int) -> tup
     frame[:] = rng.integers(0, 256, 3)
     y, x = int(rng.integers(0, height - size[1] + 1)), int(rng.integers(0, width - size[0] + 1))
     frame[y : y + size[1], x : x + size[0]] = pixels
-    box = _placed_face(face, window, mirrored, size, (x, y))
+    box = place_box(face, window, mirrored, size, (x, y))
     return np.clip(np.rint(frame), 0, 255).astype(np.uint8), box
 
 
-def _placed_face(face: tuple[int, int, int, int], window: tuple[int, int, int, int], mirrored: bool,
-                 size: tuple[int, int], origin: tuple[int, int]) -> np.ndarray:
-    """The face's box through the crop ``window``, the mirroring, the resize to ``size`` and the placement."""
+def place_box(face: tuple[int, int, int, int], window: tuple[int, int, int, int], mirrored: bool,
+              size: tuple[int, int], origin: tuple[int, int]) -> np.ndarray:
+    """A photo's box through a photo frame's steps, as ``(1, 4)`` float32 frame pixels.
+
+    Args:
+        face: ``(x0, y0, x1, y1)`` in the photo.
+        window: the crop, ``(top, left, bottom, right)``.
+        mirrored: whether the crop was flipped left to right.
+        size: the crop's size once resized, ``(width, height)``.
+        origin: where the resized crop's top-left corner lies in the frame, ``(x, y)``.
+    """
     top, left, bottom, right = window
     x0, y0, x1, y1 = face[0] - left, face[1] - top, face[2] - left, face[3] - top
     if mirrored:
