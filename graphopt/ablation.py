@@ -142,6 +142,8 @@ class Ablation:
     deployed_threshold: float
     wall_s: float = 0.0
     source: str | None = None
+    #: Sentences about the run: default passes that do not apply to the workload, captured third-party output.
+    notes: list[str] = field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[VariantResult]:
         return [v for v in self.variants if v.kind == kind]
@@ -158,6 +160,7 @@ class Ablation:
             "deployed_threshold": self.deployed_threshold,
             "fppi": FPPI,
             "wall_s": self.wall_s,
+            "notes": list(self.notes),
             "variants": [v.to_dict() for v in self.variants],
         }
 
@@ -176,7 +179,7 @@ class Ablation:
         fields = ("latency_frames", "accuracy_frames", "settle_ms", "eval_threshold", "deployed_threshold", "wall_s",
                   "source")
         return cls(variants=[VariantResult.from_dict(v) for v in data["variants"]], machine=dict(data["machine"]),
-                   **{name: data[name] for name in fields})
+                   notes=list(data.get("notes", [])), **{name: data[name] for name in fields})
 
     def to_markdown(self) -> str:
         m = self.machine
@@ -199,6 +202,7 @@ class Ablation:
                       "|---|---|---|---|---|---|---|---|---|---|"]
             lines += [_markdown_row(v) for v in rows]
             lines.append("")
+        lines += [f"- {note}" for note in self.notes] + ([""] if self.notes else [])
         source = self.source or "MODEL"
         lines += ["Where float16 gains or costs, operator by operator, on this device: "
                   f"`graphopt profile-ops {source} --config CONFIG -o OUTDIR` (per-op precision profile).", ""]
@@ -371,11 +375,17 @@ def ablate(
                             f"latency frames ({latency_frames})")
     say = progress or (lambda line: None)
     start = time.perf_counter()
-    chosen = list(passes) if passes is not None else full_pipeline(config.ground_plane_pass)
     deployed = config.score_threshold
     eval_config = config.with_score_threshold(eval_threshold)
     options = OptimizeOptions(input_shapes=config.network_input_shapes(network), shapes_from_workload=True,
                               keep_going=True, workload=eval_config)
+    notes: list[str] = []
+    if passes is None:
+        chosen, notes = _applicable(network, full_pipeline(config.ground_plane_pass), options)
+        for note in notes:
+            say(note)
+    else:
+        chosen = list(passes)
     steps, records = _build_variants(network, chosen, options, say)
     say(f"rendering {accuracy_frames} test frames")
     scenes = config.labelled_frames("test", accuracy_frames)
@@ -386,7 +396,22 @@ def ablate(
     _judge_changes(steps, chosen, records)
     return Ablation(variants=[v for v, _ in steps], machine=machine_description(), latency_frames=latency_frames,
                     accuracy_frames=accuracy_frames, settle_ms=settle_ms, eval_threshold=eval_threshold,
-                    deployed_threshold=deployed, wall_s=time.perf_counter() - start)
+                    deployed_threshold=deployed, wall_s=time.perf_counter() - start, notes=notes)
+
+
+def _applicable(network: onnx.ModelProto, passes: list[str],
+                options: OptimizeOptions) -> tuple[list[str], list[str]]:
+    """The default pipeline's passes that apply to this workload's graph, and a sentence for each left out.
+
+    The whole pipeline runs once with every pass optional, as ``graphopt optimize`` runs its defaults: a pass
+    whose requirement is missing there (the person detector's log-odds head on a YOLO graph, whose scores are
+    logits already) is not part of this workload's pipeline.
+    """
+    _, report = Pipeline(build_passes(list(passes), options=options), options=options,
+                         optional=set(passes)).run(network)
+    skipped = {r.index: r for r in report.passes if r.status == "skipped"}
+    kept = [name for i, name in enumerate(passes) if i not in skipped]
+    return kept, [f"{r.name} is left out of this workload's pipeline ({r.message})" for r in skipped.values()]
 
 
 def _build_variants(

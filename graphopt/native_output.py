@@ -24,6 +24,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["NativeOutput", "capture_native_output", "summarise"]
 
@@ -88,6 +89,28 @@ def _python_streams_to(out: io.TextIOBase, err: io.TextIOBase) -> Iterator[None]
             handler.setStream(stream)
 
 
+def _onward(stream: Any, saved_fd: int) -> Any:
+    """Where ``stream``'s text goes while descriptors 1 and 2 are captured."""
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return _Unclosed(stream)
+    return open(saved_fd, "w", encoding="utf-8", closefd=False, buffering=1)
+
+
+class _Unclosed:
+    """A stream the capture hands on without closing it (it is not the capture's)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
 def _flush_c_streams() -> None:
     """C's stdio buffers (printf from native code) are flushed while still pointed at the capture."""
     with contextlib.suppress(Exception):
@@ -106,8 +129,10 @@ def capture_native_output() -> Iterator[NativeOutput]:
     saved = {fd: os.dup(fd) for fd in (1, 2)}
     sink = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed in the finally below)
     try:
-        out = open(saved[1], "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
-        err = open(saved[2], "w", encoding="utf-8", closefd=False, buffering=1)  # noqa: SIM115
+        # Python's streams keep writing where they wrote: to the saved descriptors when they wrote to 1 and 2,
+        # or on to themselves when they never went through a descriptor (click's CliRunner, a StringIO).
+        out = _onward(sys.stdout, saved[1])
+        err = _onward(sys.stderr, saved[2])
         for fd in (1, 2):
             os.dup2(sink.fileno(), fd)
         try:

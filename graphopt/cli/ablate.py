@@ -53,6 +53,7 @@ def ablate(
     from ..ablation import ablate as run_ablation
     from ..ablation import write_waterfall
     from ..model_io import OutputStage, load_model
+    from ..native_output import capture_native_output
     from ..passes import select_passes
     from ..workloads import load_config
 
@@ -68,10 +69,13 @@ def ablate(
     except ImportError:
         raise GraphoptError("the waterfall chart needs matplotlib: pip install 'graphopt[plot]'") from None
     network = load_model(model_path)
-    result = run_ablation(network, config, passes=chosen, latency_frames=latency_frames,
-                          accuracy_frames=accuracy_frames, warmup_frames=warmup, settle_ms=settle_ms,
-                          eval_threshold=eval_threshold, progress=lambda line: click.echo(f"ablate: {line}", err=True))
+    with capture_native_output() as native:  # onnxsim's C++ warnings go into the result, not to the terminal
+        result = run_ablation(network, config, passes=chosen, latency_frames=latency_frames,
+                              accuracy_frames=accuracy_frames, warmup_frames=warmup, settle_ms=settle_ms,
+                              eval_threshold=eval_threshold,
+                              progress=lambda line: click.echo(f"ablate: {line}", err=True))
     result.source = str(model_path)
+    result.notes += [f"third-party output (captured): {line}" for line in native.summary()]
     with OutputStage(output_dir) as stage:
         stage.write_text("ablation.json", result.to_json())
         stage.write_text("ablation.md", result.to_markdown())
