@@ -1,4 +1,4 @@
-"""The detection head's share of the fused frame: the log-odds head before and after its linear resampling.
+"""The detection head's share of the fused frame: the log-odds head with each of its resamplings.
 
 The head is everything from the network's class logits on: the log-odds
 (or probabilities), the resampling of every scale's map onto the common
@@ -13,10 +13,24 @@ default pipeline (``graphopt.optimize(model, detector=config)``):
     ``nms_on_logits(resampling="log_sum_exp")`` then ``convert_to_fp16``:
     the log-odds head as it was, each resampling a weighted log-sum-exp of
     two taps (about twenty element-wise passes over the grid).
+``fp16_linear_unstacked``
+    ``nms_on_logits(resampling="linear_unstacked")`` then ``convert_to_fp16``:
+    the probability and its complement, ``σ(±m)``, each through the scale's
+    two matrix products (rows, then columns), the unreached cells'
+    complement set by added masks, and the NMS on the odds ``p / (1 − p)``
+    (the ``--fp16`` head before the stacked resampling).
 ``fp16_linear``
     ``--fp16`` as shipped: ``nms_on_logits`` (``resampling="linear"``: the
-    probability and its complement, ``σ(±m)``, through the same two matrix
-    products; one ``log p − log(1 − p)`` on the grid) then ``convert_to_fp16``.
+    same values, ``σ(∓m)`` stacked through the first product, rows or
+    columns first, whichever needs fewer multiply-adds, then apart through
+    the second; unreached cells read a padded source of probability 0) then
+    ``convert_to_fp16``.
+
+The max-pooling NMS is the same in every variant, as the fused detector
+writes it (:func:`graphopt.blocks.max_pool_peaks`): the scale maximum on the
+separate planes, one ``MaxPool`` over rows and columns, non-peaks set to 0 by
+a product with the peak mask. The figures before that form (two ``MaxPool``,
+the pooled volume split, a ``Where``) are in this page's history.
 
 Each variant is also cut before its head (``headless``: the same graph with
 the scales' class logits as its outputs, everything after them removed).
@@ -26,8 +40,10 @@ head's share is the median of the per-frame differences over the median
 frame), and onnxruntime's profiler on one frame (the head nodes' kernel
 time over the whole graph's, in the median run of ``--profile-runs``;
 kernels of nodes that onnxruntime inserts itself, layout reorders and casts,
-are counted apart as unattributed). The
-float16 share of the graph's FLOPs is the ``convert_to_fp16`` pass's.
+are counted apart as unattributed). The head's FLOPs are the graph's minus
+its headless copy's (:func:`graphopt.analysis.count_flops`: two per
+multiply-add, one per element and step). The float16 share of the graph's
+FLOPs is the ``convert_to_fp16`` pass's.
 
 Usage::
 
@@ -45,7 +61,7 @@ import numpy as np
 import onnx
 
 import graphopt
-from graphopt.analysis import float16_flop_share
+from graphopt.analysis import count_flops, float16_flop_share
 from graphopt.backends.onnxruntime import create_session
 from graphopt.graph import dead_node_indices, infer_tensor_info
 from graphopt.model_io import load_model
@@ -60,7 +76,7 @@ from graphopt_person.spec import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "02_person_detector"
-VARIANTS = ("fp32", "fp16_log_sum_exp", "fp16_linear")
+VARIANTS = ("fp32", "fp16_log_sum_exp", "fp16_linear_unstacked", "fp16_linear")
 
 
 def build_variants(model: onnx.ModelProto, config: Any) -> tuple[dict[str, onnx.ModelProto], list[str]]:
@@ -69,7 +85,7 @@ def build_variants(model: onnx.ModelProto, config: Any) -> tuple[dict[str, onnx.
     logits = [node.input[0] for node in fp32.graph.node if node.op_type == "Softmax"]
     convert = ConvertToFp16Pass(calibration=calibration_inputs(OptimizeOptions(workload=config)))
     variants = {"fp32": fp32}
-    for resampling in ("log_sum_exp", "linear"):
+    for resampling in ("log_sum_exp", "linear_unstacked", "linear"):
         variants[f"fp16_{resampling}"] = convert(NmsOnLogitsPass(resampling=resampling)(fp32).model).model
     return variants, logits
 
@@ -129,12 +145,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 profiled_head += ms
             elif not _node_of(event, network_nodes):
                 unattributed += ms
+        flops = count_flops(model).total
+        head_flops = flops - count_flops(cuts[name]).total
         rows[name] = {
             "frame_ms": float(np.median(whole)),
             "headless_ms": float(np.median(cut)),
             "head_ms": head_ms,
             "head_share": head_ms / float(np.median(whole)),
             "head_nodes": len(head_nodes),
+            "head_mflops": head_flops / 1e6,
+            "head_flop_share": head_flops / flops if flops else 0.0,
             "profiled_head_ms": profiled_head,
             "profiled_kernels_ms": profile.kernels_ms,
             "profiled_unattributed_ms": unattributed,
@@ -150,12 +170,13 @@ def render(result: dict[str, Any]) -> None:
     print(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}; onnxruntime CPU")
     print(f"{result['frames']} test frames interleaved (medians); profiler: median of {result['profile_runs']} runs")
     print("variant | frame ms | headless ms | head ms | head share | profiled head share | unattributed ms | "
-          "head nodes | float16 FLOPs")
+          "head nodes | head MFLOPs | head FLOP share | float16 FLOPs")
     for name, row in result["variants"].items():
         print(" | ".join([
             name, f"{row['frame_ms']:.1f}", f"{row['headless_ms']:.1f}", f"{row['head_ms']:.2f}",
             f"{row['head_share']:.1%}", f"{row['profiled_head_share']:.1%}",
-            f"{row['profiled_unattributed_ms']:.2f}", str(row["head_nodes"]),
+            f"{row['profiled_unattributed_ms']:.2f}", str(row["head_nodes"]), f"{row['head_mflops']:.1f}",
+            f"{row['head_flop_share']:.2%}",
             f"{row['float16_flop_share']:.1%}",
         ]))
 

@@ -161,8 +161,8 @@ def resize(writer: GraphWriter, stage: str, x: str, sizes: Sequence[int]) -> str
 
 
 def max_pool_peaks(writer: GraphWriter, volume: str, shape: tuple[int, int, int], window: tuple[int, int, int],
-                   threshold: float, *, stage: str = "nms") -> tuple[str, str]:
-    """Static non-maximum suppression on a ``(S, H, W)`` score volume by separable max-pooling.
+                   threshold: float, *, stage: str = "nms", planes: Sequence[str] = ()) -> tuple[str, str]:
+    """Static non-maximum suppression on a ``(S, H, W)`` volume of probabilities by max-pooling.
 
     A cell is a peak when it equals its ``window``'s maximum (the maximum is
     never below the cell itself): ``value ≥ pooled``. The threshold is not
@@ -171,35 +171,47 @@ def max_pool_peaks(writer: GraphWriter, volume: str, shape: tuple[int, int, int]
     threshold (``values ≥ threshold``) and gets the same detections for one
     element-wise pass less over the volume.
 
+    Args:
+        planes: the volume's ``S`` planes ``(1, H, W)``, when the caller has
+            them apart (``volume`` is their concatenation): the maximum over
+            the scale axis is then taken plane by plane, before the spatial
+            one, and the pooled volume is never split.
+
     Returns:
         The flattened volume ``(S·H·W,)`` with every cell that is not a peak
-        set to −inf (what :func:`top_k` picks from), and the name of the
-        threshold's scalar constant (for the validity test of the picked values).
+        set to 0 (−inf for a threshold of 0 or less: probabilities are never
+        negative, so a 0 ranks below every peak a positive threshold keeps),
+        what :func:`top_k` picks from; and the name of the threshold's scalar
+        constant (for the validity test of the picked values).
     """
     scales, rows, cols = shape
     ks, ky, kx = window
-    # The window is separable: rows and columns by MaxPool over the S planes as a batch, then the scale
-    # axis as an element-wise Max of neighbouring planes (a MaxPool across a handful of planes runs as
-    # one long single-threaded row in onnxruntime, four times the cost of either spatial pool).
-    pooled = writer.op(stage, "Reshape", [volume, writer.constant(stage, "planes", np.array([scales, 1, rows, cols]))])
-    if ky > 1:
-        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[ky, 1], pads=[ky // 2, 0, ky // 2, 0])
-    if kx > 1:
-        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[1, kx], pads=[0, kx // 2, 0, kx // 2])
+    # The window is separable and a maximum exact in any order: the scale axis first, as an element-wise Max
+    # of neighbouring planes (a MaxPool across a handful of planes runs as one long single-threaded row in
+    # onnxruntime), then rows and columns by one MaxPool over the S planes as a batch (one pass, not two).
+    pooled = volume
     if ks > 1 and scales > 1:
-        writer.op(stage, "Split", [pooled, writer.constant(stage, "split", np.ones(scales, np.int64))], axis=0)
-        split = writer.nodes[-1]
-        planes = [split.output[0], *(f"{split.output[0]}_{s}" for s in range(1, scales))]
-        split.output.extend(planes[1:])
+        if len(planes) != scales:
+            writer.op(stage, "Split", [volume, writer.constant(stage, "split", np.ones(scales, np.int64))], axis=0)
+            split = writer.nodes[-1]
+            planes = [split.output[0], *(f"{split.output[0]}_{s}" for s in range(1, scales))]
+            split.output.extend(planes[1:])
         reach = ks // 2
         pooled = writer.op(stage, "Concat", [
-            writer.op(stage, "Max", planes[max(0, s - reach):s + reach + 1]) for s in range(scales)
+            writer.op(stage, "Max", list(planes[max(0, s - reach):s + reach + 1])) for s in range(scales)
         ], axis=0)
+    if ky > 1 or kx > 1:
+        pooled = writer.op(stage, "Reshape", [pooled, writer.constant(stage, "planes",
+                                                                      np.array([scales, 1, rows, cols]))])
+        pooled = writer.op(stage, "MaxPool", [pooled], kernel_shape=[ky, kx], pads=[ky // 2, kx // 2, ky // 2, kx // 2])
     flat_shape = writer.constant(stage, "flat", np.array([scales * rows * cols], np.int64))
     pooled = writer.op(stage, "Reshape", [pooled, flat_shape])
     flat = writer.op(stage, "Reshape", [volume, flat_shape])
     limit = writer.constant(stage, "threshold", np.array(threshold, np.float32))
     peak = writer.op(stage, "GreaterOrEqual", [flat, pooled])
+    if threshold > 0:
+        # value × [peak]: three cheap passes where a Where over the volume costs more than all three in onnxruntime.
+        return writer.op(stage, "Mul", [flat, writer.op(stage, "Cast", [peak], to=TensorProto.FLOAT)]), limit
     not_a_peak = writer.constant(stage, "not_a_peak", np.array(-np.inf, np.float32))
     return writer.op(stage, "Where", [peak, flat, not_a_peak]), limit
 

@@ -14,10 +14,12 @@
    two ``MatMul`` with the host's interpolation matrices (rows of cells the
    scale does not reach are zero, so those cells are 0 as on the host) and the
    scales are stacked into the ``(S, Gh, Gw)`` volume;
-4. the 3D max-pooling NMS is three separable ``MaxPool`` (scale, rows,
-   columns), a cell is a peak when it is at least ``max(pooled, threshold)``,
-   and a fixed-size ``TopK`` picks the best ``max_detections`` peaks; their
-   grid cells become boxes through two small lookup tables;
+4. the 3D max-pooling NMS (:func:`graphopt.blocks.max_pool_peaks`: an
+   element-wise ``Max`` of neighbouring scale planes, then one ``MaxPool``
+   over rows and columns), a cell is a peak when it equals the pooled
+   maximum, and a fixed-size ``TopK`` picks the best ``max_detections``
+   peaks, tested against the threshold; their grid cells become boxes
+   through two small lookup tables;
 5. greedy IoU suppression across scales (one person, one box) over those
    ``K`` candidates, in static form (:func:`graphopt.blocks.iou_suppression`:
    Cluster-NMS, exactly greedy, or Fast-NMS, as ``nms_iou_method`` says), and
@@ -297,7 +299,8 @@ def build_fused_model(
     stage = "nms"
     volume = writer.op(stage, "Concat", planes, axis=0, output=VOLUME_OUTPUT if volume_output else None)
     # 4. NMS: separable 3D max pooling, peaks at least the threshold, top-K.
-    candidates, limit = blocks.max_pool_peaks(writer, volume, spec.grid_shape, spec.nms_window, threshold, stage=stage)
+    candidates, limit = blocks.max_pool_peaks(writer, volume, spec.grid_shape, spec.nms_window, threshold, stage=stage,
+                                              planes=planes)
     values, indices = blocks.top_k(writer, candidates, k, stage=stage)
     # 5. Detections: scores, boxes and cells of the K rows, zero where no detection.
     _detections(writer, spec, values, indices, limit, k)

@@ -111,12 +111,15 @@ def test_bench_head_smoke(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
     rows = data["variants"]
-    assert list(rows) == ["fp32", "fp16_log_sum_exp", "fp16_linear"]
+    assert list(rows) == ["fp32", "fp16_log_sum_exp", "fp16_linear_unstacked", "fp16_linear"]
     assert all(row["frame_ms"] > 0 and row["headless_ms"] > 0 and row["head_nodes"] > 0 for row in rows.values())
-    # The linear resampling writes fewer head nodes than the log-sum-exp form; the network runs in float16.
-    assert rows["fp16_linear"]["head_nodes"] < rows["fp16_log_sum_exp"]["head_nodes"]
+    # The linear resampling writes fewer head nodes than the log-sum-exp form, the stacked one fewer still and
+    # fewer FLOPs (the cheaper order per scale); the network runs in float16.
+    assert rows["fp16_linear"]["head_nodes"] < rows["fp16_linear_unstacked"]["head_nodes"]
+    assert rows["fp16_linear_unstacked"]["head_nodes"] < rows["fp16_log_sum_exp"]["head_nodes"]
+    assert 0 < rows["fp16_linear"]["head_mflops"] < rows["fp16_linear_unstacked"]["head_mflops"]
     assert rows["fp32"]["float16_flop_share"] == 0
-    assert all(rows[name]["float16_flop_share"] > 0.9 for name in ("fp16_log_sum_exp", "fp16_linear"))
+    assert all(rows[name]["float16_flop_share"] > 0.9 for name in rows if name != "fp32")
     assert "head share" in proc.stdout
 
 

@@ -88,27 +88,47 @@ def test_resize_is_bilinear_with_half_pixel_centres() -> None:
     np.testing.assert_allclose(run_onnxruntime(model, {"x": x})[out], [[[[2.5, 4.5], [10.5, 12.5]]]])
 
 
-@pytest.mark.parametrize("window", [(1, 3, 3), (3, 5, 3), (3, 1, 1)])
-def test_max_pool_peaks_and_top_k_match_a_numpy_reference(window: tuple[int, int, int]) -> None:
+@pytest.mark.parametrize("planes", [False, True], ids=["volume", "planes"])
+@pytest.mark.parametrize("window", [(1, 3, 3), (3, 5, 3), (3, 1, 1), (3, 1, 3)])
+def test_max_pool_peaks_and_top_k_match_a_numpy_reference(window: tuple[int, int, int], planes: bool) -> None:
     shape = (3, 9, 11)
     writer = GraphWriter("t")
-    candidates, threshold = max_pool_peaks(writer, "volume", shape, window, 0.5)
+    names = [f"plane{s}" for s in range(shape[0])]
+    if planes:
+        writer.op("v", "Concat", names, axis=0, output="volume")
+    candidates, threshold = max_pool_peaks(writer, "volume", shape, window, 0.5, planes=names if planes else ())
     values, indices = top_k(writer, candidates, 6)
-    model = _model(writer, [helper.make_tensor_value_info("volume", TensorProto.FLOAT, list(shape))],
-                   [values, indices])
+    inputs = ([helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, *shape[1:]]) for n in names] if planes
+              else [helper.make_tensor_value_info("volume", TensorProto.FLOAT, list(shape))])
+    model = _model(writer, inputs, [values, indices, candidates])
+    # Probabilities with one wide plateau at 0 (as cells no scale reaches are), where every cell is a peak.
     volume = np.random.default_rng(3).random(shape, dtype=np.float32)
-    got = run_onnxruntime(model, {"volume": volume})
+    volume[1, 2:6, 3:9] = 0
+    feeds = {n: volume[s:s + 1] for s, n in enumerate(names)} if planes else {"volume": volume}
+    got = run_onnxruntime(model, feeds)
     padded = np.pad(volume, [(k // 2, k // 2) for k in window], constant_values=-np.inf)
     windows = np.lib.stride_tricks.sliding_window_view(padded, window)
     peaks = volume >= windows.max(axis=(-3, -2, -1))
+    # Not a peak: 0, which ranks below every peak the (positive) threshold keeps; the values are never negative.
+    np.testing.assert_array_equal(got[candidates], np.where(peaks, volume, 0).ravel())
+    assert "Where" not in [n.op_type for n in writer.nodes]
     flat = np.where(peaks, volume, -np.inf).ravel()
     order = np.argsort(-flat, kind="stable")[:6]
     np.testing.assert_array_equal(got[values], flat[order])
-    assert set(got[indices][np.isfinite(got[values])]) == set(order[np.isfinite(flat[order])])
+    np.testing.assert_array_equal(got[indices], order)
     # The threshold is the caller's test of the picked values: those at least it are the thresholded peaks.
     limit = numpy_helper.to_array(next(t for t in writer.initializers if t.name == threshold))
     above = flat[flat >= 0.5]
     np.testing.assert_array_equal(got[values][got[values] >= limit], np.sort(above)[::-1][:6])
+
+
+def test_max_pool_peaks_without_a_positive_threshold_sets_non_peaks_to_minus_infinity() -> None:
+    # A threshold of 0 keeps peaks of probability 0: a non-peak at 0 would pass with them, −inf does not.
+    writer = GraphWriter("t")
+    candidates, _ = max_pool_peaks(writer, "volume", (1, 1, 4), (1, 1, 3), 0.0)
+    model = _model(writer, [helper.make_tensor_value_info("volume", TensorProto.FLOAT, [1, 1, 4])], [candidates])
+    got = run_onnxruntime(model, {"volume": np.array([[[0.0, 0.5, 0.0, 0.0]]], np.float32)})[candidates]
+    np.testing.assert_array_equal(got, [-np.inf, 0.5, -np.inf, 0.0])
 
 
 def _clustered_boxes(seed: int, k: int) -> np.ndarray:

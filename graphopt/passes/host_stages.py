@@ -69,7 +69,7 @@ class FuseHostStagesPass(Pass):
       the weights);
     * each scale's person score map is resampled onto the common grid by two
       ``MatMul`` and the scales are stacked into one ``(S, Gh, Gw)`` volume;
-    * 3D max-pooling NMS (three separable ``MaxPool``), the threshold and a
+    * 3D max-pooling NMS (scale maximum, then one ``MaxPool``), the threshold and a
       fixed-size ``TopK`` end the graph, which returns ``scores``, ``boxes``,
       ``cells`` and ``num_detections`` of static shape; no NonZero,
       NonMaxSuppression or Loop is used.

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 STAT_KEYS = ("sources", "head_nodes", "resamplings", "constants", "exits", "on_odds")
 
 #: How a resampling ``MatMul`` is carried out on log-odds (see :class:`NmsOnLogitsPass`).
-RESAMPLINGS = ("linear", "log_sum_exp")
+RESAMPLINGS = ("linear", "linear_unstacked", "log_sum_exp")
 
 #: Node metadata key that pins a node's precision; ConvertToFp16Pass keeps a
 #: node whose value is "float32" in float32.
@@ -161,8 +161,13 @@ class NmsOnLogitsPass(Pass):
     * a ``MatMul`` by a constant interpolation matrix (at most two
       non-negative weights per output, summing to one, or none) resamples
       the probability and its complement, ``p = σ(m)`` and ``1 − p = σ(−m)``,
-      by the same matrix (``resampling="linear"``: two matrix products, no
-      cancellation in ``1 − p``) or carries ``(log p, log(1 − p))`` through a
+      by the same matrix (``resampling="linear"``: no cancellation in
+      ``1 − p``; the two stacked on the batch axis through the first product of
+      a separable resampling, rows or columns first, whichever needs fewer
+      multiply-adds, then apart through the second, and outputs no source
+      reaches read a padded source of probability 0; ``"linear_unstacked"``:
+      each through each product, the unreached outputs' ``1 − p`` set by an
+      added mask, the form before the stacked one) or carries ``(log p, log(1 − p))`` through a
       weighted log-sum-exp of the taps (``resampling="log_sum_exp"``: about
       twenty element-wise passes over the resampled grid, but no underflow
       at any logit); the log-odds of the result is ``log(p / (1 − p))``;
@@ -180,7 +185,8 @@ class NmsOnLogitsPass(Pass):
             tie at the resolution of their log-odds, and a tie is a duplicate
             peak. ``False`` leaves the head to the conversion.
         resampling: how a resampling is carried out on log-odds: ``"linear"``
-            (default; exact while the float32 complement ``σ(−m)`` does not
+            (default) or ``"linear_unstacked"`` (the same values, more nodes;
+            both exact while the float32 complement ``σ(−m)`` does not
             underflow, i.e. for log-odds below about 87, where the float32
             probabilities of the plain head saturated long before, at 17) or
             ``"log_sum_exp"`` (exact at any log-odds, several times the
@@ -245,7 +251,9 @@ class _Head:
         self.outputs = graph_output_names(self.graph)
         self.constants = {t.name: t for t in self.graph.initializer}
         self.info = infer_tensor_info(model)
+        self.producers = {out: node for node in self.graph.node for out in node.output if out}
         self.on_odds = False
+        self.also_pinned: list[onnx.NodeProto] = []  # graph nodes outside the region that the head reads
 
     # -- finding the region ------------------------------------------------
     def _entry_paths(self, source: onnx.NodeProto) -> list[list[onnx.NodeProto]] | None:
@@ -348,7 +356,27 @@ class _Head:
             return "move" if 0 not in slots else None
         if node.op_type == "MatMul" and self._resampling(node, value) is not None:
             return "resample"
+        if self._mask(node, value) is not None:
+            return "mask"
         return None
+
+    def _mask(self, node: onnx.NodeProto, value: str) -> onnx.NodeProto | None:
+        """The ``Cast`` of a bool that ``node`` multiplies the scores ``value`` by (``p·[c]``), or None.
+
+        Selecting by a 0/1 mask keeps a probability or sets it to 0, which is
+        ``Where(c, p, 0)``: on odds still a product (the odds of 0 is 0), on
+        log-odds ``Where(c, m, −inf)``.
+        """
+        if node.op_type != "Mul" or len(node.input) != 2 or list(node.input).count(value) != 1:
+            return None
+        cast = self.producers.get(node.input[1] if node.input[0] == value else node.input[0])
+        if cast is None or cast.op_type != "Cast" or cast.domain not in ("", "ai.onnx"):
+            return None
+        source = self.info.get(cast.input[0])
+        floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
+        if source is None or source.elem_type != onnx.TensorProto.BOOL or attribute(cast, "to", 0) not in floats:
+            return None
+        return cast
 
     def _resampling(self, node: onnx.NodeProto, value: str) -> _Taps | None:
         other = node.input[1] if node.input[0] == value else node.input[0]
@@ -400,7 +428,7 @@ class _Head:
         # A float32 head whose every entry is resampled runs on the odds p / (1 − p) of the resampled
         # probabilities: one division per cell instead of a division and a logarithm, the logarithm taken
         # of the K values that leave. (In float16 the odds would overflow at log-odds 11: log-odds there.)
-        self.on_odds = pin and resampling == "linear" and self._entries_resampled(starts)
+        self.on_odds = pin and resampling != "log_sum_exp" and self._entries_resampled(starts)
         stats["on_odds"] = int(self.on_odds)
         placed: dict[int, list[onnx.NodeProto]] = {}  # nodes to insert before the graph node with this id
         replaced = self._rewrite_entries(writer, sources, values, placed)
@@ -410,7 +438,7 @@ class _Head:
             # The head stays float32 (a float16 conversion reads the float16 logits into it):
             # neighbouring cells interpolated between nearly equal logits can tie at float16's
             # resolution (0.008 at log-odds 8), and a tie is two peaks, a duplicate detection.
-            for node in [*region, *(n for nodes in placed.values() for n in nodes)]:
+            for node in [*region, *self.also_pinned, *(n for nodes in placed.values() for n in nodes)]:
                 if id(node) not in replaced:
                     pin_float32(node)
         self._rebuild(placed, replaced)
@@ -454,24 +482,145 @@ class _Head:
     def _rewrite_region(self, writer: _Writer, region: Sequence[onnx.NodeProto], values: set[str],
                         placed: dict[int, list[onnx.NodeProto]], replaced: set[int], stats: dict[str, int],
                         resampling: str) -> None:
-        """Resamplings carried out on ``(p, 1 − p)``, every constant the scores meet mapped to log-odds."""
+        """Resamplings carried out on ``(p, 1 − p)``, masks kept or made selections, every constant the scores
+        meet mapped to log-odds."""
         pairs: dict[str, tuple[str, str]] = {}
-        resample = self._linear_resample if resampling == "linear" else self._log_domain_resample
+        resample = self._log_domain_resample if resampling == "log_sum_exp" else self._linear_resample
         for node in region:
             writer.nodes = []
+            if id(node) in replaced:  # the second product of a separable resampling, written with the first
+                continue
             if node.op_type == "MatMul":
                 value = next(name for name in node.input if name in values)
                 taps = self._resampling(node, value)
                 assert taps is not None
-                resample(writer, node, value, taps, pairs)
+                steps = self._separable(node, value, taps, values) if resampling == "linear" else None
+                if steps is not None and value not in pairs:
+                    self._stacked_resample(writer, value, steps, pairs)
+                else:
+                    steps = [(node, taps)]
+                    resample(writer, node, value, taps, pairs)
                 placed.setdefault(id(node), []).extend(writer.nodes)
-                replaced.add(id(node))
-                stats["resamplings"] += 1
+                replaced.update(id(step) for step, _ in steps)
+                stats["resamplings"] += len(steps)
+                continue
+            mask = next((m for name in node.input if name in values and (m := self._mask(node, name)) is not None),
+                        None)
+            if mask is not None:
+                self._rewrite_mask(writer, node, mask, values)
+                if writer.nodes:
+                    placed.setdefault(id(node), []).extend(writer.nodes)
+                    replaced.add(id(node))
                 continue
             for i, name in enumerate(node.input):
                 if name in self.constants and name not in values and self._maps_constant(node, i):
                     node.input[i] = self._mapped_constant(writer, name)
                     stats["constants"] += 1
+
+    def _rewrite_mask(self, writer: _Writer, node: onnx.NodeProto, cast: onnx.NodeProto, values: set[str]) -> None:
+        """``p·[c]`` on odds stays a product (its Cast pinned with the head); on log-odds ``Where(c, m, −inf)``."""
+        if self.on_odds:
+            self.also_pinned.append(cast)
+            return
+        value = next(name for name in node.input if name in values)
+        info = self.info.get(value)
+        dtype = np.float32 if info is None else helper.tensor_dtype_to_np_dtype(info.elem_type)
+        writer.op("Where", [cast.input[0], value, writer.constant("masked", np.array(-np.inf, dtype))],
+                  output=node.output[0])
+
+    def _separable(self, node: onnx.NodeProto, value: str, taps: _Taps,
+                   values: set[str]) -> list[tuple[onnx.NodeProto, _Taps]] | None:
+        """``node`` and the product on the other axis that alone reads it, if any: one stacked resampling.
+
+        None where the stacked form does not apply: a rank below 3 (no batch
+        axis to stack ``p`` and ``1 − p`` on), an unknown batch size, or an
+        opset before 13 (``Split`` sizes as an input).
+        """
+        info = self.info.get(value)
+        opset = next((o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        if (info is None or info.static_shape is None or len(info.static_shape) < 3 or opset < 13
+                or info.elem_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)):
+            return None
+        steps = [(node, taps)]
+        readers = self.users.get(node.output[0], [])
+        if len(readers) == 1 and node.output[0] not in self.outputs and node.output[0] in values:
+            second = readers[0]
+            other = self._resampling(second, node.output[0]) if second.op_type == "MatMul" else None
+            if other is not None and other.axis != taps.axis:
+                steps.append((second, other))
+        return steps
+
+    def _stacked_resample(self, writer: _Writer, value: str, steps: Sequence[tuple[onnx.NodeProto, _Taps]],
+                          pairs: dict[str, tuple[str, str]]) -> None:
+        """A separable resampling (one product per axis, or one product) of ``p`` and ``1 − p`` stacked.
+
+        ``σ(∓m)`` of the log-odds ``m`` stacked on the batch axis go through
+        the first product together, then apart through the second (in the
+        order that needs fewer multiply-adds), and the result is
+        ``W·p / W·(1 − p)`` (its logarithm on log-odds). Outputs that no tap
+        reaches (zero rows of a matrix) take ``p = 0`` and ``1 − p = 1`` from
+        one padded source row or column of log-odds −inf, which such outputs
+        read with weight 1; no element-wise pass over the resampled grid is
+        needed for them.
+        """
+        info = self.info[value]
+        shape = info.static_shape
+        assert shape is not None
+        dtype = helper.tensor_dtype_to_np_dtype(info.elem_type)
+        matrices: dict[int, np.ndarray] = {}
+        pads = [0] * (2 * len(shape))
+        for node, taps in steps:
+            matrix = numpy_helper.to_array(self.constants[node.input[0] if taps.axis == -2 else node.input[1]])
+            unreached = (~taps.valid).astype(matrix.dtype)
+            if taps.axis == -2 and not taps.valid.all():  # A @ m: a source row that unreached outputs read
+                matrix = np.concatenate([matrix, unreached[:, None]], axis=1)
+                pads[len(shape) + len(shape) - 2] = 1
+            elif taps.axis == -1 and not taps.valid.all():  # m @ B: a source column
+                matrix = np.concatenate([matrix, unreached[None, :]], axis=0)
+                pads[len(shape) + len(shape) - 1] = 1
+            matrices[taps.axis] = matrix
+        rows, cols = shape[-2] + pads[-2], shape[-1] + pads[-1]
+        out_rows = matrices[-2].shape[0] if -2 in matrices else rows
+        out_cols = matrices[-1].shape[1] if -1 in matrices else cols
+        # Multiply-adds per plane: rows first makes an out_rows × cols intermediate, columns first rows × out_cols.
+        rows_first = out_rows * rows * cols + out_rows * cols * out_cols
+        cols_first = rows * cols * out_cols + out_rows * rows * out_cols
+        order = sorted(matrices, reverse=cols_first < rows_first)  # -2 (rows) first unless columns first is cheaper
+
+        logits = value
+        if any(pads):
+            logits = writer.op("Pad", [value, writer.constant("pads", np.array(pads, np.int64)),
+                                       writer.constant("unreached_log_odds", np.array(-np.inf, dtype))])
+        batch = shape[0]
+        if batch == 1:  # (2, …): −m and m by one broadcast product
+            sign = np.array([-1, 1], dtype).reshape((2,) + (1,) * (len(shape) - 1))
+            signed = writer.op("Mul", [logits, writer.constant("sign", sign)])
+        else:
+            signed = writer.op("Concat", [writer.op("Neg", [logits]), logits], axis=0)
+        one = writer.constant("one", np.array(1, dtype))
+        # 1 / (1 + e^∓m), not Sigmoid: onnxruntime's CPU Sigmoid clamps its input to ±18 or so, where the
+        # complement of a confident cell still has eight orders of magnitude of float32 to go.
+        stacked = writer.op("Reciprocal", [writer.op("Add", [writer.op("Exp", [signed]), one])])
+
+        constants = {axis: writer.constant("resample_rows" if axis == -2 else "resample_columns", matrix)
+                     for axis, matrix in matrices.items()}
+
+        def product(operand: str, axis: int) -> str:
+            return writer.op("MatMul", [constants[axis], operand] if axis == -2 else [operand, constants[axis]])
+
+        stacked = product(stacked, order[0])
+        writer.op("Split", [stacked, writer.constant("halves", np.array([batch, batch], np.int64))], axis=0)
+        split = writer.nodes[-1]
+        split.output.append(writer.unique("complement"))
+        p, q = split.output
+        if len(order) == 2:
+            p, q = product(p, order[1]), product(q, order[1])
+        output = steps[-1][0].output[0]
+        pairs[output] = (p, q)
+        if self.on_odds:
+            writer.op("Div", [p, q], output=output)
+        else:
+            writer.op("Log", [writer.op("Div", [p, q])], output=output)
 
     def _add_exits(self, writer: _Writer, region: Sequence[onnx.NodeProto], values: set[str],
                    replaced: set[int]) -> int:
@@ -520,7 +669,8 @@ class _Head:
     def _check_closed(self, region: Sequence[onnx.NodeProto], values: set[str]) -> None:
         """Every other operand of a head node must be a constant (mapped) or carry scores too."""
         for node in region:
-            if node.op_type == "MatMul":
+            if node.op_type == "MatMul" or any(self._mask(node, name) is not None for name in node.input
+                                               if name in values):
                 continue
             for i, name in enumerate(node.input):
                 if not name or name in values or not self._maps_constant(node, i):

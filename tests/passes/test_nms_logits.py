@@ -59,9 +59,14 @@ def head(
     sigmoid: bool = False,
     matrix: np.ndarray | None = None,
     matrix_first: bool = True,
+    columns: np.ndarray | None = None,
+    mask: bool = False,
     opset: int = 17,
 ) -> onnx.ModelProto:
     """A detector head: class probability → [resampling] → 3×3 max-pool NMS → threshold → TopK.
+
+    ``columns`` resamples the columns after ``matrix`` resampled the rows;
+    ``mask`` selects the peaks as ``value × Cast(peak)`` instead of a ``Where``.
 
     Outputs ``scores`` (the K best peak probabilities, 0 where below the
     threshold) and their flat cell ``indices``.
@@ -90,11 +95,20 @@ def head(
         initializers.append(tensor("resampling", matrix))
         grid = "resampled"
         rows, cols = (matrix.shape[0], GRID) if matrix_first else (GRID, matrix.shape[1])
+    if columns is not None:
+        nodes.append(node("MatMul", [grid, "resampling_columns"], "resampled_columns"))
+        initializers.append(tensor("resampling_columns", columns))
+        grid, cols = "resampled_columns", columns.shape[1]
     nodes += [
         node("MaxPool", [grid], "pooled", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
         node("Max", ["pooled", "threshold"], "floor"),
         node("GreaterOrEqual", [grid, "floor"], "peak"),
-        node("Where", ["peak", grid, "minus_inf"], "peaks"),
+    ]
+    if mask:
+        nodes += [node("Cast", ["peak"], "peak_mask", to=TensorProto.FLOAT), node("Mul", [grid, "peak_mask"], "peaks")]
+    else:
+        nodes.append(node("Where", ["peak", grid, "minus_inf"], "peaks"))
+    nodes += [
         node("Reshape", ["peaks", "flat"], "flat_peaks"),
         helper.make_node("TopK", ["flat_peaks", "k"], ["values", "indices"], name="topk"),
         node("GreaterOrEqual", ["values", "threshold"], "valid"),
@@ -192,12 +206,60 @@ def test_linear_resampling_keeps_the_detections(matrix_first: bool, resampling: 
     result = run_pass(model, resampling=resampling)
     assert result.modified
     assert result.stats["resamplings"] >= 1
-    # linear: p and 1 − p each through the node's own matrix; log_sum_exp: no matrix product left.
-    assert op_types(result.model).count("MatMul") == (2 if resampling == "linear" else 0)
+    # linear: p and 1 − p stacked through one product by the node's own matrix; linear_unstacked: one product
+    # each; log_sum_exp: no product left.
+    assert op_types(result.model).count("MatMul") == {"linear": 1, "linear_unstacked": 2}.get(resampling, 0)
+    assert ("Pad" in op_types(result.model)) == (resampling == "linear")  # the unreached outputs' source
     # linear, float32 head, every entry resampled: the NMS runs on odds, the logarithm only at the exit.
-    assert result.stats["on_odds"] == int(resampling == "linear")
-    assert op_types(result.model).count("Log") == (1 if resampling == "linear" else 0)
+    linear = resampling != "log_sum_exp"
+    assert result.stats["on_odds"] == int(linear)
+    assert op_types(result.model).count("Log") == (1 if linear else 0)
     assert "Softmax" not in op_types(result.model)
+    for seed in SEEDS:
+        assert_same_detections(model, result.model, logits(seed, 2), atol=1e-5)
+
+
+@pytest.mark.parametrize(("rows", "cols", "first"), [(15, 30, "rows"), (30, 15, "columns")])
+def test_separable_resampling_stacks_p_and_its_complement_in_the_cheaper_order(rows: int, cols: int,
+                                                                                first: str) -> None:
+    # Rows then columns, each with outputs no source reaches; p and 1 − p go through the first product together
+    # (rows first costs rows·8·(8 + cols) multiply-adds a plane, columns first 8·cols·(8 + rows)).
+    matrix, columns = interpolation(rows, GRID, zero_rows=2), interpolation(cols, GRID, zero_rows=3).T.copy()
+    model = head(matrix=matrix, columns=columns)
+    result = run_pass(model)
+    assert result.stats["resamplings"] == 2 and result.stats["on_odds"] == 1
+    types = op_types(result.model)
+    assert types.count("MatMul") == 3 and types.count("Split") == 1 and types.count("Pad") == 1
+    assert "Add" in types and types.count("Add") == 1  # 1 + e^∓m only: unreached outputs read the padded −inf
+    split = next(n for n in result.model.graph.node if n.op_type == "Split")
+    product = producer(result.model, split.input[0])
+    matrix_side = 0 if first == "rows" else 1
+    assert product.input[matrix_side] in {t.name for t in result.model.graph.initializer}
+    for seed in SEEDS:
+        assert_same_detections(model, result.model, logits(seed, 2), atol=1e-5)
+    # Against float64: the log-odds of the resampled probabilities, unreached outputs at probability 0.
+    x = logits(0, 2)
+    margin = (x[0, 1] - x[0, 0]).astype(np.float64)
+    p = matrix.astype(np.float64) @ (1 / (1 + np.exp(-margin))) @ columns.astype(np.float64)
+    got = run_onnxruntime(result.model, {"x": x})
+    valid = got["scores"] > 0
+    np.testing.assert_allclose(got["scores"][valid], p.ravel()[got["indices"][valid]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("resampling", ["linear", None])
+def test_a_peak_mask_product_is_kept_on_odds_and_a_where_on_log_odds(resampling: str | None) -> None:
+    # value × Cast(peak) sets non-peaks to probability 0: odds 0 (the product stays), log-odds −inf (a Where).
+    model = head(mask=True, matrix=interpolation(15, GRID, zero_rows=2) if resampling else None)
+    result = run_pass(model)
+    peaks = producer(result.model, "peaks")
+    if resampling:
+        assert result.stats["on_odds"] == 1 and peaks.op_type == "Mul"
+        cast = producer(result.model, "peak_mask")
+        assert {p.key: p.value for p in cast.metadata_props} == {PRECISION_KEY: "float32"}
+    else:
+        assert result.stats["on_odds"] == 0 and peaks.op_type == "Where"
+        assert initializer(result.model, peaks.input[2]) == -np.inf
+    assert result.stats["exits"] == 1  # the scores leave only as the reported values, not at the mask
     for seed in SEEDS:
         assert_same_detections(model, result.model, logits(seed, 2), atol=1e-5)
 
