@@ -53,7 +53,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +62,13 @@ import onnx
 import graphopt
 from graphopt.analysis import count_flops, float16_flop_share
 from graphopt.backends.onnxruntime import create_session
-from graphopt.graph import dead_node_indices, infer_tensor_info
+from graphopt.graph import infer_tensor_info, prune_dead
 from graphopt.model_io import load_model
 from graphopt.options import OptimizeOptions
 from graphopt.passes import ConvertToFp16Pass, NmsOnLogitsPass
 from graphopt.passes.fp16 import calibration_inputs
 from graphopt.profile import profile_graph
-from graphopt.results import add_results_dir_option, printed, publish_printed
+from graphopt.results import add_results_dir_option, finish_run
 from graphopt.timing import machine_description
 from graphopt_person.fused import FRAME_INPUT, time_frames_interleaved
 from graphopt_person.spec import load_config
@@ -102,12 +101,7 @@ def headless(model: onnx.ModelProto, logits: list[str]) -> onnx.ModelProto:
     for name in logits:
         info = infos[name]
         cut.graph.output.append(onnx.helper.make_tensor_value_info(name, info.elem_type, info.shape))
-    for index in reversed(dead_node_indices(cut.graph)):
-        del cut.graph.node[index]
-    live = {name for node in cut.graph.node for name in node.input}
-    kept = [t for t in cut.graph.initializer if t.name in live]
-    cut.graph.ClearField("initializer")
-    cut.graph.initializer.extend(kept)
+    prune_dead(cut.graph)
     return cut
 
 
@@ -192,12 +186,8 @@ def main() -> None:
     add_results_dir_option(parser)
     args = parser.parse_args()
     result = run(args)
-    text = printed(render, result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    publish_printed(args.results_dir, "bench_head", "The detection head's share of the fused frame", result,
-                    text, about=__doc__.split("Usage::")[0])
+    finish_run(result, render, json_path=args.json, results_dir=args.results_dir, name="bench_head",
+               title="The detection head's share of the fused frame", about=__doc__.split("Usage::")[0])
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ __all__ = [
     "graph_output_names",
     "infer_tensor_info",
     "live_values",
+    "prune_dead",
     "rename_uses",
     "resolve",
     "set_dims",
@@ -285,6 +286,17 @@ def dead_node_indices(graph: onnx.GraphProto) -> list[int]:
     """Indices of the nodes none of whose outputs reach a graph output (reads from subgraphs count)."""
     live, _ = live_values(graph)
     return [i for i in range(len(graph.node)) if i not in live]
+
+
+def prune_dead(graph: onnx.GraphProto) -> None:
+    """Removes, in place, the nodes no graph output needs and the initializers nothing reads any more."""
+    for index in reversed(dead_node_indices(graph)):
+        del graph.node[index]
+    read = {name for node in graph.node for name in [*node.input, *subgraph_inputs(node)]}
+    live = read | set(graph_output_names(graph))
+    kept = [t for t in graph.initializer if t.name in live]
+    graph.ClearField("initializer")
+    graph.initializer.extend(kept)
 
 
 def live_values(graph: onnx.GraphProto) -> tuple[set[int], set[str]]:

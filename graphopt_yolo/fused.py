@@ -46,7 +46,7 @@ from graphopt import blocks
 from graphopt.backends.onnxruntime import create_session, run_session
 from graphopt.blocks import GraphWriter
 from graphopt.detections import CLASSED_DETECTOR_OUTPUTS, Detections
-from graphopt.graph import dead_node_indices
+from graphopt.graph import prune_dead
 from graphopt.passes.nms_logits import pin_float32
 
 from .config import YoloConfig
@@ -301,8 +301,7 @@ def fused_detector(network: onnx.ModelProto, config: YoloConfig,
         [helper.make_tensor_value_info(name, *_OUTPUT_TYPES[name](k)) for name in CLASSED_DETECTOR_OUTPUTS],
         initializer=[*network.graph.initializer, *writer.initializers],
     )
-    for index in reversed(dead_node_indices(graph)):  # the bypassed Sigmoids and the export's own output
-        del graph.node[index]
+    prune_dead(graph)  # the bypassed Sigmoids and the export's own output
     fused = helper.make_model(graph, opset_imports=list(network.opset_import), producer_name="graphopt")
     fused.ir_version = network.ir_version
     helper.set_model_props(fused, {INPUT_SIZE_KEY: ",".join(map(str, layout.input_hw)),

@@ -35,7 +35,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ConfigError, PreconditionError
-from ..graph import attribute, consumers, dead_node_indices, graph_output_names, infer_tensor_info, unique_name
+from ..graph import attribute, consumers, graph_output_names, infer_tensor_info, prune_dead, unique_name
 from .base import Pass, PassResult
 
 __all__ = ["PRECISION_KEY", "RESAMPLINGS", "STAT_KEYS", "NmsOnLogitsPass", "log_odds", "odds", "pin_float32"]
@@ -656,12 +656,7 @@ class _Head:
                 rebuilt.append(node)
         graph.ClearField("node")
         graph.node.extend(_toposorted(rebuilt, graph))
-        for index in reversed(dead_node_indices(graph)):
-            del graph.node[index]
-        live = {name for node in graph.node for name in node.input} | self.outputs
-        kept = [t for t in graph.initializer if t.name in live]
-        graph.ClearField("initializer")
-        graph.initializer.extend(kept)
+        prune_dead(graph)
         # Types and shapes of the head changed: declare them afresh.
         graph.ClearField("value_info")
         graph.value_info.extend(infer_value_info(self.model))
