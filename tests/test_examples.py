@@ -129,7 +129,7 @@ def test_yolo_readme_commands_run(tmp_path: Path) -> None:
     evaluated: list[Path] = []
     for args in _yolo_readme_commands():
         args = [str(folder / a) if (folder / a).is_file() and a.endswith(".toml") else a for a in args]
-        args = [str(tmp_path / a) if a.endswith((".onnx", ".png")) or a == "fused" else a for a in args]
+        args = [str(tmp_path / a) if a.endswith((".onnx", ".png")) or a in ("fused", "cropped") else a for a in args]
         extra = ["--repeats", "2"] if args[0] == "optimize" else ["--json"]
         if args[0] == "evaluate":  # fewer frames than the README's, and the figures as JSON
             args = [*args[: args.index("--frames")], "--frames", "4"]
@@ -143,6 +143,10 @@ def test_yolo_readme_commands_run(tmp_path: Path) -> None:
     fused = next(p for p in report["passes"] if p["name"] == "fuse_host_stages")
     assert fused["status"] == "modified" and "Cluster-NMS" in fused["message"]
     assert fused["stats"]["checked_frames"] == 2 and fused["stats"]["max_box_error"] <= 0.5
+    cropped = json.loads((tmp_path / "cropped" / "report.json").read_text())
+    crop = next(p for p in cropped["passes"] if p["name"] == "crop_rows")
+    assert crop["status"] == "modified" and crop["stats"]["input_rows_after"] < crop["stats"]["input_rows_before"]
+    assert len(crop["details"]) >= 2 and sum("(chosen)" in row["margin"] for row in crop["details"]) == 1
     # What the README states: one detection on each run, the face (class 1) at 0.83, the same box.
     host, graph = (json.loads(output)["detections"] for output in results)
     assert len(host) == len(graph) == 1 and host[0]["class"] == graph[0]["class"] == 1
