@@ -379,13 +379,10 @@ def ablate(
     eval_config = config.with_score_threshold(eval_threshold)
     options = OptimizeOptions(input_shapes=config.network_input_shapes(network), shapes_from_workload=True,
                               keep_going=True, workload=eval_config)
-    notes: list[str] = []
-    if passes is None:
-        chosen, notes = _applicable(network, full_pipeline(config.ground_plane_pass), options)
-        for note in notes:
-            say(note)
-    else:
-        chosen = list(passes)
+    chosen, notes = (list(passes), []) if passes is not None else _applicable(
+        network, full_pipeline(config.ground_plane_pass), options)
+    for note in notes:
+        say(note)
     steps, records = _build_variants(network, chosen, options, say)
     say(f"rendering {accuracy_frames} test frames")
     scenes = config.labelled_frames("test", accuracy_frames)

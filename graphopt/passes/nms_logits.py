@@ -241,6 +241,21 @@ class NmsOnLogitsPass(Pass):
         return PassResult(model, True, stats)
 
 
+def _stacked_complements(writer: _Writer, logits: str, rank: int, batch: int, dtype: np.dtype) -> str:
+    """``p = σ(m)`` and ``1 − p = σ(−m)`` of the log-odds ``m``, stacked on the batch axis (``p`` first).
+
+    As ``1 / (1 + e^∓m)``, not Sigmoid: onnxruntime's CPU Sigmoid clamps its input to ±18 or so, where the
+    complement of a confident cell still has eight orders of magnitude of float32 to go.
+    """
+    if batch == 1:  # (2, …): −m and m by one broadcast product
+        sign = np.array([-1, 1], dtype).reshape((2,) + (1,) * (rank - 1))
+        signed = writer.op("Mul", [logits, writer.constant("sign", sign)])
+    else:
+        signed = writer.op("Concat", [writer.op("Neg", [logits]), logits], axis=0)
+    one = writer.constant("one", np.array(1, dtype))
+    return writer.op("Reciprocal", [writer.op("Add", [writer.op("Exp", [signed]), one])])
+
+
 class _Head:
     """The scores region from the chosen sources to where the scores leave, and its rewrite."""
 
@@ -550,6 +565,33 @@ class _Head:
                 steps.append((second, other))
         return steps
 
+    def _resample_plan(self, shape: Sequence[int], steps: Sequence[tuple[onnx.NodeProto, _Taps]]
+                       ) -> tuple[dict[int, np.ndarray], list[int], list[int]]:
+        """The resampling's matrices by axis (with the unreached outputs' padded source), the pads, the order.
+
+        The order is the one that needs fewer multiply-adds per plane: rows first makes an
+        ``out_rows × cols`` intermediate, columns first ``rows × out_cols``.
+        """
+        matrices: dict[int, np.ndarray] = {}
+        pads = [0] * (2 * len(shape))
+        for node, taps in steps:
+            matrix = numpy_helper.to_array(self.constants[node.input[0] if taps.axis == -2 else node.input[1]])
+            unreached = (~taps.valid).astype(matrix.dtype)
+            if taps.axis == -2 and not taps.valid.all():  # A @ m: a source row that unreached outputs read
+                matrix = np.concatenate([matrix, unreached[:, None]], axis=1)
+                pads[len(shape) + len(shape) - 2] = 1
+            elif taps.axis == -1 and not taps.valid.all():  # m @ B: a source column
+                matrix = np.concatenate([matrix, unreached[None, :]], axis=0)
+                pads[len(shape) + len(shape) - 1] = 1
+            matrices[taps.axis] = matrix
+        rows, cols = shape[-2] + pads[-2], shape[-1] + pads[-1]
+        out_rows = matrices[-2].shape[0] if -2 in matrices else rows
+        out_cols = matrices[-1].shape[1] if -1 in matrices else cols
+        rows_first = out_rows * rows * cols + out_rows * cols * out_cols
+        cols_first = rows * cols * out_cols + out_rows * rows * out_cols
+        order = sorted(matrices, reverse=cols_first < rows_first)  # -2 (rows) first unless columns first is cheaper
+        return matrices, pads, order
+
     def _stacked_resample(self, writer: _Writer, value: str, steps: Sequence[tuple[onnx.NodeProto, _Taps]],
                           pairs: dict[str, tuple[str, str]]) -> None:
         """A separable resampling (one product per axis, or one product) of ``p`` and ``1 − p`` stacked.
@@ -567,41 +609,13 @@ class _Head:
         shape = info.static_shape
         assert shape is not None
         dtype = helper.tensor_dtype_to_np_dtype(info.elem_type)
-        matrices: dict[int, np.ndarray] = {}
-        pads = [0] * (2 * len(shape))
-        for node, taps in steps:
-            matrix = numpy_helper.to_array(self.constants[node.input[0] if taps.axis == -2 else node.input[1]])
-            unreached = (~taps.valid).astype(matrix.dtype)
-            if taps.axis == -2 and not taps.valid.all():  # A @ m: a source row that unreached outputs read
-                matrix = np.concatenate([matrix, unreached[:, None]], axis=1)
-                pads[len(shape) + len(shape) - 2] = 1
-            elif taps.axis == -1 and not taps.valid.all():  # m @ B: a source column
-                matrix = np.concatenate([matrix, unreached[None, :]], axis=0)
-                pads[len(shape) + len(shape) - 1] = 1
-            matrices[taps.axis] = matrix
-        rows, cols = shape[-2] + pads[-2], shape[-1] + pads[-1]
-        out_rows = matrices[-2].shape[0] if -2 in matrices else rows
-        out_cols = matrices[-1].shape[1] if -1 in matrices else cols
-        # Multiply-adds per plane: rows first makes an out_rows × cols intermediate, columns first rows × out_cols.
-        rows_first = out_rows * rows * cols + out_rows * cols * out_cols
-        cols_first = rows * cols * out_cols + out_rows * rows * out_cols
-        order = sorted(matrices, reverse=cols_first < rows_first)  # -2 (rows) first unless columns first is cheaper
-
+        matrices, pads, order = self._resample_plan(shape, steps)
         logits = value
         if any(pads):
             logits = writer.op("Pad", [value, writer.constant("pads", np.array(pads, np.int64)),
                                        writer.constant("unreached_log_odds", np.array(-np.inf, dtype))])
         batch = shape[0]
-        if batch == 1:  # (2, …): −m and m by one broadcast product
-            sign = np.array([-1, 1], dtype).reshape((2,) + (1,) * (len(shape) - 1))
-            signed = writer.op("Mul", [logits, writer.constant("sign", sign)])
-        else:
-            signed = writer.op("Concat", [writer.op("Neg", [logits]), logits], axis=0)
-        one = writer.constant("one", np.array(1, dtype))
-        # 1 / (1 + e^∓m), not Sigmoid: onnxruntime's CPU Sigmoid clamps its input to ±18 or so, where the
-        # complement of a confident cell still has eight orders of magnitude of float32 to go.
-        stacked = writer.op("Reciprocal", [writer.op("Add", [writer.op("Exp", [signed]), one])])
-
+        stacked = _stacked_complements(writer, logits, len(shape), batch, dtype)
         constants = {axis: writer.constant("resample_rows" if axis == -2 else "resample_columns", matrix)
                      for axis, matrix in matrices.items()}
 
