@@ -38,7 +38,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -242,10 +242,10 @@ class _Snapshots(PassInstrumentation):
 
 
 def _run_pipeline(
-    network: onnx.ModelProto, passes: Sequence[str], options: OptimizeOptions
+    network: onnx.ModelProto, passes: Sequence[str], options: OptimizeOptions, optional: Collection[str] = ()
 ) -> tuple[onnx.ModelProto, list[onnx.ModelProto], list[PassRecord]]:
     snapshots = _Snapshots()
-    model, report = Pipeline(build_passes(list(passes), options=options), options=options,
+    model, report = Pipeline(build_passes(list(passes), options=options), options=options, optional=optional,
                              instruments=[snapshots]).run(network)
     return model, snapshots.models, report.passes
 
@@ -379,11 +379,12 @@ def ablate(
     eval_config = config.with_score_threshold(eval_threshold)
     options = OptimizeOptions(input_shapes=config.network_input_shapes(network), shapes_from_workload=True,
                               keep_going=True, workload=eval_config)
-    chosen, notes = (list(passes), []) if passes is not None else _applicable(
-        network, full_pipeline(config.ground_plane_pass), options)
-    for note in notes:
-        say(note)
-    steps, records = _build_variants(network, chosen, options, say)
+    # The default pipeline's passes are optional, as graphopt optimize runs them: one whose requirement is
+    # missing on this workload's graph (the log-odds head on a YOLO graph, whose scores are logits already)
+    # is left out of the study with a note.
+    chosen = list(passes) if passes is not None else full_pipeline(config.ground_plane_pass)
+    steps, records, chosen, notes = _build_variants(network, chosen, options, say,
+                                                    optional=set(chosen) if passes is None else set())
     say(f"rendering {accuracy_frames} test frames")
     scenes = config.labelled_frames("test", accuracy_frames)
     detectors, found = _measure_accuracy(steps, scenes, config, eval_config, say)
@@ -396,34 +397,27 @@ def ablate(
                     deployed_threshold=deployed, wall_s=time.perf_counter() - start, notes=notes)
 
 
-def _applicable(network: onnx.ModelProto, passes: list[str],
-                options: OptimizeOptions) -> tuple[list[str], list[str]]:
-    """The default pipeline's passes that apply to this workload's graph, and a sentence for each left out.
-
-    The whole pipeline runs once with every pass optional, as ``graphopt optimize`` runs its defaults: a pass
-    whose requirement is missing there (the person detector's log-odds head on a YOLO graph, whose scores are
-    logits already) is not part of this workload's pipeline.
-    """
-    _, report = Pipeline(build_passes(list(passes), options=options), options=options,
-                         optional=set(passes)).run(network)
-    skipped = {r.index: r for r in report.passes if r.status == "skipped"}
-    kept = [name for i, name in enumerate(passes) if i not in skipped]
-    return kept, [f"{r.name} is left out of this workload's pipeline ({r.message})" for r in skipped.values()]
-
-
 def _build_variants(
-    network: onnx.ModelProto, chosen: list[str], options: OptimizeOptions, say: Progress
-) -> tuple[_Steps, list[PassRecord]]:
+    network: onnx.ModelProto, passes: list[str], options: OptimizeOptions, say: Progress, *,
+    optional: Collection[str] = (),
+) -> tuple[_Steps, list[PassRecord], list[str], list[str]]:
     """The baseline, each pass added (the whole pipeline's snapshots) and each pass left out, with their models.
 
-    Also returns the whole pipeline's pass records.
+    A pass of ``optional`` whose requirement is missing in the whole pipeline is left out of the study.
+    Also returns the whole pipeline's records of the passes studied, their names, and a note per pass left out.
     """
-    say(f"building the whole pipeline ({len(chosen)} passes), keeping the model after each pass")
-    whole, snapshots, records = _run_pipeline(network, chosen, options)
+    say(f"building the whole pipeline ({len(passes)} passes), keeping the model after each pass")
+    whole, snapshots, all_records = _run_pipeline(network, passes, options, optional)
+    kept = [i for i, record in enumerate(all_records) if record.status != "skipped"]
+    notes = [f"{r.name} is left out of this workload's pipeline ({r.message})" for r in all_records
+             if r.status == "skipped"]
+    for note in notes:
+        say(note)
+    chosen, records = [passes[i] for i in kept], [all_records[i] for i in kept]
     steps: _Steps = [(VariantResult("naive", "baseline", []), network)]
-    for i, label in enumerate(_step_labels(chosen)):
-        after = snapshots[i + 1] if i + 1 < len(snapshots) else whole
-        steps.append((VariantResult(f"+{label}", "cumulative", chosen[: i + 1], notes=_pass_notes(records[i:i + 1])),
+    for n, (i, label) in enumerate(zip(kept, _step_labels(chosen), strict=True)):
+        after = snapshots[i + 1] if i + 1 < len(snapshots) else whole  # a skipped pass leaves the model as it is
+        steps.append((VariantResult(f"+{label}", "cumulative", chosen[: n + 1], notes=_pass_notes(records[n:n + 1])),
                       after))
     distinct = list(dict.fromkeys(chosen))  # a pass that runs twice is left out once: every run of it
     for i, name in enumerate(distinct):
@@ -442,7 +436,7 @@ def _build_variants(
             continue
         variant.notes = _pass_notes(rest_records)
         steps.append((variant, without))
-    return steps, records
+    return steps, records, chosen, notes
 
 
 def _measure_accuracy(
