@@ -72,14 +72,13 @@ import yolo_clients  # noqa: E402
 import graphopt  # noqa: E402
 from graphopt.analysis import count_flops  # noqa: E402
 from graphopt.detections import Detections  # noqa: E402
-from graphopt.evaluation import compare_detections  # noqa: E402
 from graphopt.graph import count_nodes  # noqa: E402
 from graphopt.latency import judge  # noqa: E402
 from graphopt.results import add_results_dir_option, finish_run  # noqa: E402
 from graphopt.timing import latency_stats, machine_description, time_calls_interleaved  # noqa: E402
 from graphopt.workloads import load_config  # noqa: E402
 from graphopt_yolo.config import YoloConfig  # noqa: E402
-from graphopt_yolo.cropping import inside_band, outside_band_blanked  # noqa: E402
+from graphopt_yolo.cropping import compare_in_band, inside_band, outside_band_blanked  # noqa: E402
 from graphopt_yolo.fused import FusedDetector  # noqa: E402
 from graphopt_yolo.host import HostDetector  # noqa: E402
 from graphopt_yolo.layout import find_layout  # noqa: E402
@@ -180,13 +179,11 @@ def measure_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     # host pipeline run on the frames blanked there, and are compared inside the band (what the margin changes).
     blanked = [outside_band_blanked(frame, band, config.pad_value) for frame in frames]
     in_band = {v: [inside_band(calls[v](frame), band) for frame in blanked] for v in ("host", "cropped")}
-    crop = compare_detections(in_band["host"], in_band["cropped"], identical_iou=0.99, score_tolerance=1e-3)
-    shifts = [float(np.max(np.abs(in_band["host"][f.frame].boxes[p.reference]
-                                  - in_band["cropped"][f.frame].boxes[p.candidate])))
-              for f in crop.per_frame for p in f.pairs]
+    crop, shift = compare_in_band(in_band["host"], in_band["cropped"])
+    shift = shift or 0.0
     crop_note = (f"inside the band, matched at IoU 0.5: {crop.matched} of the host pipeline's "
                  f"{crop.matched + crop.missing} detections ({crop.missing} lost, {crop.extra} new), boxes moved "
-                 f"by at most {max(shifts, default=0.0):.2f} px, scores by at most "
+                 f"by at most {shift:.2f} px, scores by at most "
                  f"{crop.max_abs_score_difference or 0.0:.3g}")
     for variant in calls:
         reference, mine = (in_band["host"], in_band[variant]) if variant == "cropped" else (found["host"],
@@ -200,7 +197,7 @@ def measure_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "same_as_host": sum(same for same, _ in verdicts),
             # the cropped graph's boxes: moved by how much where they match at IoU 0.5 (pairing the closest box
             # of the class would pair unrelated ones where the crop loses or adds one)
-            "max_box_diff_px": max(shifts, default=0.0) if variant == "cropped" else max(finite, default=0.0),
+            "max_box_diff_px": shift if variant == "cropped" else max(finite, default=0.0),
             "detections": sum(len(d) for d in mine),
             "differing_frames": [i for i, (same, _) in enumerate(verdicts) if not same], "times_ms": times[variant],
         }

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -32,6 +32,9 @@ import onnx
 from graphopt.errors import ConfigError
 
 from .layout import STRIDES, Layout
+
+if TYPE_CHECKING:
+    from .config import YoloConfig
 
 __all__ = ["DEFAULT_MARGIN", "CameraBand", "crop_network", "frame_band", "input_rows", "parse_camera"]
 
@@ -103,26 +106,26 @@ def parse_camera(table: Any, source: str) -> CameraBand:
     return band
 
 
-def frame_band(config: Any) -> tuple[float, float] | None:
+def frame_band(config: YoloConfig) -> tuple[float, float] | None:
     """The frame rows ``(top, bottom)`` where the config's objects can be, clipped to the frame; None if not given.
 
     Raises:
         ConfigError: a camera that sees no object of the given sizes in the frame.
     """
+    rows: tuple[float, float] | None
     if config.crop_rows is not None:
-        top, bottom = config.crop_rows
+        rows = float(config.crop_rows[0]), float(config.crop_rows[1])
     elif config.camera is not None:
         rows = config.camera.rows()
         if rows is None or rows[1] <= 0 or rows[0] >= config.frame_height:
             raise ConfigError(f"{config.source}: the [yolo.camera] sees no object {list(config.camera.object_px)} "
                               "px tall inside the frame; check its height, tilt and object sizes")
-        top, bottom = rows
     else:
         return None
-    return max(0.0, float(top)), min(float(config.frame_height), float(bottom))
+    return max(0.0, rows[0]), min(float(config.frame_height), rows[1])
 
 
-def input_rows(config: Any, layout: Layout, margin: int = DEFAULT_MARGIN) -> tuple[int, int] | None:
+def input_rows(config: YoloConfig, layout: Layout, margin: int = DEFAULT_MARGIN) -> tuple[int, int] | None:
     """The input rows ``[top, bottom)`` the network reads: the band letterboxed, ``margin`` wider, stride-rounded.
 
     None when the config gives no band; ``(0, h)`` when the band covers the whole input.

@@ -17,21 +17,21 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import onnx
 
 from graphopt.detections import Detections
 from graphopt.errors import PreconditionError
-from graphopt.evaluation import compare_detections
+from graphopt.evaluation import DetectorComparison, compare_detections
 from graphopt.options import OptimizeOptions
 from graphopt.passes.base import Pass, PassResult
 
 from .config import YoloConfig
 from .crop import DEFAULT_MARGIN, frame_band, input_rows
+from .layout import Layout
 
-__all__ = ["SWEEP_MARGINS", "CropRowsPass", "inside_band", "outside_band_blanked"]
+__all__ = ["SWEEP_MARGINS", "CropRowsPass", "compare_in_band", "inside_band", "outside_band_blanked"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +62,25 @@ def outside_band_blanked(frame: np.ndarray, band: tuple[float, float], value: fl
     return out
 
 
+def compare_in_band(expected: Sequence[Detections],
+                    found: Sequence[Detections]) -> tuple[DetectorComparison, float | None]:
+    """The detections a crop finds inside its band against the uncropped ones there, frame by frame.
+
+    Returns the comparison (matched at IoU 0.5) and the largest coordinate shift of a matched box, in pixels
+    (None when nothing matched).
+    """
+    comparison = compare_detections(expected, found, identical_iou=0.99, score_tolerance=1e-3)
+    shifts = [float(np.max(np.abs(expected[f.frame].boxes[pair.reference] - found[f.frame].boxes[pair.candidate])))
+              for f in comparison.per_frame for pair in f.pairs]
+    return comparison, max(shifts, default=None)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Variant:
     margin: int
     rows: tuple[int, int]
     model: onnx.ModelProto
+    flops: int
 
 
 class CropRowsPass(Pass):
@@ -175,7 +189,8 @@ class CropRowsPass(Pass):
                 f"{flops_before / 1e9:.3g} G → {flops_after / 1e9:.3g} G (−{1 - flops_after / flops_before:.0%})")
         details: list[dict[str, str]] = []
         if self.sweep_frames:
-            details = self._sweep(model, network, layout, band, rows, cropped)
+            chosen = _Variant(self.chosen_margin, rows, cropped, flops_after)
+            details = self._sweep(model, network, layout, band, chosen, flops_before)
         return PassResult(cropped, True, stats, note=note, details=details, evidence=(network, rows))
 
     def ensures(self, before: onnx.ModelProto, result: PassResult) -> None:
@@ -197,39 +212,39 @@ class CropRowsPass(Pass):
         result.stats = {**result.stats, "checked_frames": self.check_frames, "max_box_error": worst_box,
                         "max_score_error": worst_score}
 
-    def _sweep(self, model: onnx.ModelProto, network: onnx.ModelProto, layout: Any, band: tuple[float, float],
-               chosen: tuple[int, int], cropped: onnx.ModelProto) -> list[dict[str, str]]:
-        """One row per margin: the input rows, FLOPs and how the band's detections differ from the uncropped graph's."""
+    def _sweep(self, model: onnx.ModelProto, network: onnx.ModelProto, layout: Layout, band: tuple[float, float],
+               chosen: _Variant, flops: int) -> list[dict[str, str]]:
+        """One row per margin: the input rows, FLOPs and how the band's detections differ from the uncropped graph's.
+
+        ``model`` is the uncropped graph, of ``flops`` per frame; ``chosen`` the crop at the chosen margin.
+        """
         from graphopt.analysis import count_flops
 
         from .fused import FusedDetector, build_fused_model
         from .pictures import pictures
 
         assert self.config is not None
-        variants: dict[tuple[int, int], _Variant] = {chosen: _Variant(self.chosen_margin, chosen, cropped)}
+        variants: dict[tuple[int, int], _Variant] = {chosen.rows: chosen}
         for margin in sorted({*SWEEP_MARGINS, self.chosen_margin}):
             rows = input_rows(self.config, layout, margin)
             if rows is not None and rows not in variants and rows != (0, layout.input_hw[0]):
-                variants[rows] = _Variant(margin, rows, build_fused_model(network, self.config, layout.cropped(rows)))
+                cropped = build_fused_model(network, self.config, layout.cropped(rows))
+                variants[rows] = _Variant(margin, rows, cropped, count_flops(cropped).total)
         frames = [outside_band_blanked(frame, band, self.config.pad_value)
                   for _, frame in pictures(self.config, "test", self.sweep_frames)]
         reference = FusedDetector(model, self.config)
         expected = [inside_band(reference.detect(frame), band) for frame in frames]
-        flops = count_flops(model).total
         rows_out = []
         for variant in sorted(variants.values(), key=lambda v: v.rows[1] - v.rows[0]):
             detector = FusedDetector(variant.model, self.config)
             found = [inside_band(detector.detect(frame), band) for frame in frames]
-            rows_out.append(_sweep_row(variant, found, expected, count_flops(variant.model).total / flops,
-                                       variant.rows == chosen))
+            rows_out.append(_sweep_row(variant, found, expected, variant.flops / flops, variant is chosen))
         return rows_out
 
 
 def _sweep_row(variant: _Variant, found: Sequence[Detections], expected: Sequence[Detections], flop_share: float,
                chosen: bool) -> dict[str, str]:
-    comparison = compare_detections(expected, found, identical_iou=0.99, score_tolerance=1e-3)
-    shifts = [float(np.max(np.abs(expected[f.frame].boxes[pair.reference] - found[f.frame].boxes[pair.candidate])))
-              for f in comparison.per_frame for pair in f.pairs]
+    comparison, shift = compare_in_band(expected, found)
     score = comparison.max_abs_score_difference
     return {
         "margin": f"{variant.margin} rows" + (" (chosen)" if chosen else ""),
@@ -237,7 +252,7 @@ def _sweep_row(variant: _Variant, found: Sequence[Detections], expected: Sequenc
         "FLOPs": f"{flop_share:.0%}",
         "frames alike": f"{comparison.identical_frames}/{comparison.frames}",
         "in the band": f"{comparison.matched} matched, {comparison.missing} lost, {comparison.extra} new",
-        "largest box shift": "-" if not shifts else f"{max(shifts):.2f} px",
+        "largest box shift": "-" if shift is None else f"{shift:.2f} px",
         "largest score change": "-" if score is None else f"{score:.3g}",
     }
 

@@ -34,7 +34,6 @@ from graphopt.evaluation import MissRateCurve, PrecisionRecallCurve, evaluate, p
 from graphopt.workloads import EvaluationReport
 
 from .config import YoloConfig, check_evaluate_classes
-from .pictures import labelled_frame_at
 
 __all__ = ["OBJECTS", "evaluate_model", "evaluation_data", "format_lines"]
 
@@ -74,13 +73,12 @@ def evaluate_model(config: YoloConfig, model: onnx.ModelProto, *, frames: int, m
     detections: list[Detections] = []
     truth: list[np.ndarray] = []
     seconds: list[float] = []
-    for index in range(frames):
-        _, frame, boxes = labelled_frame_at(config, "test", index)
+    for scene in config.labelled_frames("test", frames):
         start = time.perf_counter()
-        found = detector.detect(frame)
+        found = detector.detect(scene.image)
         seconds.append(time.perf_counter() - start)
         detections.append(found if classes is None else found.take(np.isin(found.classes, classes)))
-        truth.append(boxes)
+        truth.append(scene.boxes)
     if not any(len(boxes) for boxes in truth):
         raise GraphoptError(f"the {frames} test frame(s) hold no {OBJECTS[config.domain]}; use more frames")
     pr_curve = precision_recall(detections, truth, iou_threshold=_IOU)

@@ -18,7 +18,7 @@ from graphopt.cli import cli
 from graphopt.errors import ConfigError
 from graphopt.model_io import save_model
 from graphopt.workloads import load_config
-from graphopt_yolo import evaluation as yolo_evaluation
+from graphopt_yolo import pictures as yolo_pictures
 from graphopt_yolo.config import YoloConfig, parse_config
 from graphopt_yolo.frames import (
     FACES,
@@ -156,7 +156,7 @@ def test_the_bound_fails_with_boxes_beside_the_objects(evaluated: tuple[str, onn
         name, frame, boxes = labelled_frame_at(config, split, index)
         return name, frame, boxes + ((boxes[:, 2] - boxes[:, 0]) / 2)[:, None] * np.array([1, 0, 1, 0], np.float32)
 
-    monkeypatch.setattr(yolo_evaluation, "labelled_frame_at", beside)
+    monkeypatch.setattr(yolo_pictures, "labelled_frame_at", beside)  # what YoloConfig.labelled_frames reads
     assert _evaluate(which, model)["average_precision"] < SHIFTED_AP_BOUND
 
 
